@@ -15,6 +15,11 @@ import types
 
 os.environ.setdefault("DGLBACKEND", "pytorch")
 
+#: Keys of the tensors a featurizer stores on a DGLGraph.
+NODE_FEATURES = "x"  # float [num_nodes, node_dim]
+NODE_POSITIONS = "pos"  # float [num_nodes, 3], Å
+EDGE_FEATURES = "e"  # float [num_edges, edge_dim]
+
 
 def _import_dgl() -> types.ModuleType:
     if "dgl" not in sys.modules and "dgl.graphbolt" not in sys.modules:
@@ -29,4 +34,4 @@ def _import_dgl() -> types.ModuleType:
 dgl = _import_dgl()
 DGLGraph = dgl.DGLGraph
 
-__all__ = ["DGLGraph", "dgl"]
+__all__ = ["EDGE_FEATURES", "NODE_FEATURES", "NODE_POSITIONS", "DGLGraph", "dgl"]

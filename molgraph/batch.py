@@ -1,0 +1,98 @@
+"""GraphBatch: the one batch type that flows through encoders, heads and training."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+
+import torch
+from torch import Tensor
+
+from molgraph.graphs import EDGE_FEATURES, NODE_FEATURES, NODE_POSITIONS, DGLGraph, dgl
+
+
+@dataclass(frozen=True)
+class GraphBatch:
+    """Many small graphs as one disjoint graph, tensors only.
+
+    Shapes
+    ------
+    x: ``[N, node_dim]`` node features; src, dst: ``[E]`` int64 edge endpoints (global
+    node indices); edge_attr: ``[E, edge_dim]``; batch: ``[N]`` int64 graph of each node;
+    pos: ``[N, 3]`` coordinates in Å or None; y: ``[G, T]`` targets (0 where missing) or
+    None; y_mask: ``[G, T]`` bool, True where a label exists.
+    """
+
+    x: Tensor
+    src: Tensor
+    dst: Tensor
+    edge_attr: Tensor
+    batch: Tensor
+    num_graphs: int
+    pos: Tensor | None = None
+    y: Tensor | None = None
+    y_mask: Tensor | None = None
+
+    @property
+    def num_nodes(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def num_edges(self) -> int:
+        return self.src.shape[0]
+
+    def _map(self, fn) -> GraphBatch:
+        return replace(
+            self,
+            **{
+                f.name: fn(getattr(self, f.name))
+                for f in fields(self)
+                if isinstance(getattr(self, f.name), Tensor)
+            },
+        )
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> GraphBatch:
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
+
+    def pin_memory(self) -> GraphBatch:
+        return self._map(Tensor.pin_memory)
+
+    def with_dtype(self, dtype: torch.dtype) -> GraphBatch:
+        """Floating tensors (features, coordinates, targets) cast to ``dtype``."""
+        return self._map(lambda t: t.to(dtype) if t.is_floating_point() else t)
+
+    def positions(self, who: str) -> Tensor:
+        """Coordinates, or a clear error naming the module that needs them."""
+        if self.pos is None:
+            raise ValueError(
+                f"{who} needs node coordinates, but this batch has none: use a featurizer "
+                "that provides them (for molecules: conformer=true)"
+            )
+        return self.pos
+
+    @classmethod
+    def from_dgl(cls, graph: DGLGraph, y: Tensor | None = None) -> GraphBatch:
+        """Convert a (batched) DGLGraph; ``y`` is ``[G, T]`` with NaN for missing labels."""
+        src, dst = graph.edges()
+        counts = graph.batch_num_nodes()
+        num_graphs = counts.shape[0]
+        y_mask = None
+        if y is not None:
+            y_mask = ~torch.isnan(y)
+            y = torch.where(y_mask, y, torch.zeros_like(y))
+        return cls(
+            x=graph.ndata[NODE_FEATURES],
+            src=src.long(),
+            dst=dst.long(),
+            edge_attr=graph.edata[EDGE_FEATURES],
+            batch=torch.repeat_interleave(torch.arange(num_graphs), counts),
+            num_graphs=num_graphs,
+            pos=graph.ndata.get(NODE_POSITIONS),
+            y=y,
+            y_mask=y_mask,
+        )
+
+
+def collate(graphs: Sequence[DGLGraph], y: Tensor | None = None) -> GraphBatch:
+    """``dgl.batch`` the graphs on CPU and convert to a GraphBatch."""
+    return GraphBatch.from_dgl(dgl.batch(list(graphs)), y)

@@ -1,0 +1,412 @@
+"""Molecules (SMILES or RDKit Mol) → atom graphs.
+
+Atoms become nodes in RDKit's atom order; every bond becomes two directed edges, bond
+``k`` giving edge ``2k`` (begin → end) and edge ``2k + 1`` (end → begin), both with the
+bond's features. Properties are read from RDKit in one pass over atoms and bonds and
+encoded for a whole chunk of molecules at once (see :mod:`molgraph.featurize.encodings`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from rdkit import Chem, rdBase
+from rdkit.Chem import AllChem
+from rdkit.Chem.rdchem import BondDir, BondStereo, BondType, ChiralType, HybridizationType
+
+from molgraph.errors import FeaturizationError
+from molgraph.featurize.encodings import (
+    Encoder,
+    Feature,
+    OneHot,
+    Scaled,
+    feature_from_dict,
+    feature_to_dict,
+)
+from molgraph.graphs import DGLGraph
+from molgraph.packed import PackedGraphs
+
+#: Raw atom properties, in the column order of the raw matrix.
+ATOM_PROPS = (
+    "atomic_num",
+    "degree",
+    "formal_charge",
+    "chiral_tag",
+    "total_hs",
+    "hybridization",
+    "aromatic",
+    "in_ring",
+    "mass",
+    "implicit_valence",
+    "radical_electrons",
+)
+#: Raw bond properties (after the two endpoint columns).
+BOND_PROPS = ("bond_type", "conjugated", "in_ring", "stereo", "direction")
+
+_IMPLICIT = Chem.ValenceType.IMPLICIT
+
+
+def _atom_rows(mol: Chem.Mol) -> list[tuple]:
+    # one tuple per atom, in ATOM_PROPS order; RDKit enums are ints
+    return [
+        (
+            a.GetAtomicNum(),
+            a.GetDegree(),
+            a.GetFormalCharge(),
+            a.GetChiralTag(),
+            a.GetTotalNumHs(),
+            a.GetHybridization(),
+            a.GetIsAromatic(),
+            a.IsInRing(),
+            a.GetMass(),
+            a.GetValence(_IMPLICIT),
+            a.GetNumRadicalElectrons(),
+        )
+        for a in mol.GetAtoms()
+    ]
+
+
+def _bond_rows(mol: Chem.Mol) -> list[tuple]:
+    return [
+        (
+            b.GetBeginAtomIdx(),
+            b.GetEndAtomIdx(),
+            b.GetBondType(),
+            b.GetIsConjugated(),
+            b.IsInRing(),
+            b.GetStereo(),
+            b.GetBondDir(),
+        )
+        for b in mol.GetBonds()
+    ]
+
+
+def _ints(*values: Any) -> tuple[int, ...]:
+    return tuple(int(v) for v in values)
+
+
+_HYBRIDIZATIONS = _ints(
+    HybridizationType.S,
+    HybridizationType.SP,
+    HybridizationType.SP2,
+    HybridizationType.SP3,
+    HybridizationType.SP3D,
+    HybridizationType.SP3D2,
+)
+_BOND_TYPES = _ints(BondType.SINGLE, BondType.DOUBLE, BondType.TRIPLE, BondType.AROMATIC)
+_STEREO = _ints(
+    BondStereo.STEREONONE,
+    BondStereo.STEREOANY,
+    BondStereo.STEREOZ,
+    BondStereo.STEREOE,
+    BondStereo.STEREOCIS,
+    BondStereo.STEREOTRANS,
+)
+_CHIRAL_TAGS = _ints(
+    ChiralType.CHI_UNSPECIFIED,
+    ChiralType.CHI_TETRAHEDRAL_CW,
+    ChiralType.CHI_TETRAHEDRAL_CCW,
+    ChiralType.CHI_OTHER,
+)
+# DGL-LifeSci's CanonicalAtomFeaturizer element list, in its order
+_CANONICAL_ELEMENTS = (
+    "C N O S F Si P Cl Br Mg Na Ca Fe As Al I B V K Tl Yb Sb Sn Ag Pd Co Se Ti Zn H Li Ge "
+    "Cu Au Ni Cd In Mn Zr Cr Pt Hg Pb"
+).split()
+_ORGANIC_ELEMENTS = "H B C N O F Si P S Cl Br I".split()
+
+
+def _atomic_numbers(symbols: Sequence[str]) -> tuple[int, ...]:
+    table = Chem.GetPeriodicTable()
+    return tuple(table.GetAtomicNumber(s) for s in symbols)
+
+
+@dataclass(frozen=True)
+class AtomFeaturizer:
+    """Atom features: a tuple of :class:`OneHot` / :class:`Scaled` over ``ATOM_PROPS``."""
+
+    features: tuple[Feature, ...]
+
+    @property
+    def width(self) -> int:
+        return sum(f.width for f in self.features)
+
+    @classmethod
+    def default(cls, elements: Sequence[int] = tuple(range(1, 101))) -> AtomFeaturizer:
+        """Element, degree, formal charge, chirality, total H, hybridization (each
+        one-hot with an unknown bucket), aromatic, in ring, mass / 100 (135 columns)."""
+        return cls(
+            (
+                OneHot("atomic_num", tuple(elements)),
+                OneHot("degree", tuple(range(6))),
+                OneHot("formal_charge", (-2, -1, 0, 1, 2)),
+                OneHot("chiral_tag", _CHIRAL_TAGS),
+                OneHot("total_hs", tuple(range(5))),
+                OneHot("hybridization", _HYBRIDIZATIONS),
+                Scaled("aromatic"),
+                Scaled("in_ring"),
+                Scaled("mass", 0.01),
+            )
+        )
+
+    @classmethod
+    def organic(cls) -> AtomFeaturizer:
+        """:meth:`default` over the organic subset H B C N O F Si P S Cl Br I (47 columns)."""
+        return cls.default(_atomic_numbers(_ORGANIC_ELEMENTS))
+
+    @classmethod
+    def canonical(cls) -> AtomFeaturizer:
+        """DGL-LifeSci's ``CanonicalAtomFeaturizer`` (74 columns, no unknown buckets)."""
+        return cls(
+            (
+                OneHot("atomic_num", _atomic_numbers(_CANONICAL_ELEMENTS), unknown=False),
+                OneHot("degree", tuple(range(11)), unknown=False),
+                OneHot("implicit_valence", tuple(range(7)), unknown=False),
+                Scaled("formal_charge"),
+                Scaled("radical_electrons"),
+                OneHot("hybridization", _HYBRIDIZATIONS[1:], unknown=False),
+                Scaled("aromatic"),
+                OneHot("total_hs", tuple(range(5)), unknown=False),
+            )
+        )
+
+    @classmethod
+    def pretrain(cls) -> AtomFeaturizer:
+        """Hu et al. (2020) pretrained GINs: atomic number 1-118 (+ unknown) and chiral
+        tag (4), as DGL-LifeSci's ``PretrainAtomFeaturizer`` indexes them (123 columns)."""
+        return cls(
+            (
+                OneHot("atomic_num", tuple(range(1, 119))),
+                OneHot("chiral_tag", _CHIRAL_TAGS, unknown=False),
+            )
+        )
+
+
+@dataclass(frozen=True)
+class BondFeaturizer:
+    """Bond features: a tuple of :class:`OneHot` / :class:`Scaled` over ``BOND_PROPS``."""
+
+    features: tuple[Feature, ...]
+
+    @property
+    def width(self) -> int:
+        return sum(f.width for f in self.features)
+
+    @classmethod
+    def default(cls) -> BondFeaturizer:
+        """Bond type, conjugated, in ring, stereo (14 columns)."""
+        return cls(
+            (
+                OneHot("bond_type", _BOND_TYPES),
+                Scaled("conjugated"),
+                Scaled("in_ring"),
+                OneHot("stereo", _STEREO),
+            )
+        )
+
+    @classmethod
+    def canonical(cls) -> BondFeaturizer:
+        """DGL-LifeSci's ``CanonicalBondFeaturizer`` (12 columns)."""
+        return cls(
+            (
+                OneHot("bond_type", _BOND_TYPES, unknown=False),
+                Scaled("conjugated"),
+                Scaled("in_ring"),
+                OneHot("stereo", _STEREO, unknown=False),
+            )
+        )
+
+    @classmethod
+    def pretrain(cls) -> BondFeaturizer:
+        """Hu et al. (2020): bond type (4) and direction NONE/ENDUPRIGHT/ENDDOWNRIGHT (3)."""
+        directions = _ints(BondDir.NONE, BondDir.ENDUPRIGHT, BondDir.ENDDOWNRIGHT)
+        return cls(
+            (
+                OneHot("bond_type", _BOND_TYPES, unknown=False),
+                OneHot("direction", directions, unknown=False),
+            )
+        )
+
+
+@dataclass(frozen=True)
+class MoleculeFeaturizer:
+    """SMILES or RDKit Mol → atom graph.
+
+    Parameters
+    ----------
+    atoms, bonds
+        Feature specs (presets: ``default``, ``organic``, ``canonical``, ``pretrain``).
+    explicit_hydrogens
+        Add hydrogens as nodes (``Chem.AddHs``).
+    largest_fragment
+        Keep only the fragment with the most atoms (salts, solvents dropped).
+    conformer
+        Embed one 3D conformer with RDKit ETKDG (v3) and store its coordinates (Å).
+    conformer_seed
+        ETKDG's random seed, so coordinates are reproducible.
+    """
+
+    atoms: AtomFeaturizer = field(default_factory=AtomFeaturizer.default)
+    bonds: BondFeaturizer = field(default_factory=BondFeaturizer.default)
+    explicit_hydrogens: bool = False
+    largest_fragment: bool = False
+    conformer: bool = False
+    conformer_seed: int = 0
+
+    @classmethod
+    def preset(cls, name: str, **options: Any) -> MoleculeFeaturizer:
+        """Atom and bond presets of the same ``name`` with the given options."""
+        atoms = getattr(AtomFeaturizer, name, None)
+        bonds = getattr(BondFeaturizer, name, getattr(BondFeaturizer, "default"))
+        if atoms is None:
+            raise ValueError(f"unknown preset {name!r}: default, organic, canonical, pretrain")
+        return cls(atoms(), bonds(), **options)
+
+    @property
+    def node_dim(self) -> int:
+        return self.atoms.width
+
+    @property
+    def edge_dim(self) -> int:
+        return self.bonds.width
+
+    @property
+    def has_coordinates(self) -> bool:
+        return self.conformer
+
+    @cached_property
+    def _atom_encoder(self) -> Encoder:
+        return Encoder(self.atoms.features, ATOM_PROPS)
+
+    @cached_property
+    def _bond_encoder(self) -> Encoder:
+        return Encoder(self.bonds.features, BOND_PROPS)
+
+    def molecule(self, item: str | Chem.Mol) -> Chem.Mol:
+        """Parse and prepare one input (a new Mol; the caller's is never modified)."""
+        if isinstance(item, Chem.Mol):
+            mol = Chem.Mol(item)
+        elif isinstance(item, str):
+            if not item.strip():
+                raise FeaturizationError(item, "empty SMILES")
+            mol = Chem.MolFromSmiles(item.strip(), sanitize=False)
+            if mol is None:
+                raise FeaturizationError(item, "RDKit could not parse the SMILES")
+            try:
+                Chem.SanitizeMol(mol)
+            except Exception as exc:  # RDKit raises several unrelated types here
+                raise FeaturizationError(item, f"RDKit rejected the molecule: {exc}") from None
+        else:
+            raise FeaturizationError(
+                item, f"expected a SMILES string or an RDKit Mol, got {type(item).__name__}"
+            )
+        if mol.GetNumAtoms() == 0:
+            raise FeaturizationError(item, "the molecule has no atoms")
+        if self.largest_fragment:
+            mol = max(Chem.GetMolFrags(mol, asMols=True), key=Chem.Mol.GetNumAtoms)
+        if self.conformer:
+            mol = self._embed(item, mol)
+        elif self.explicit_hydrogens:
+            mol = Chem.AddHs(mol)
+        return mol
+
+    def _embed(self, item: object, mol: Chem.Mol) -> Chem.Mol:
+        with_h = Chem.AddHs(mol)  # hydrogens appended after the heavy atoms
+        params = AllChem.ETKDGv3()
+        params.randomSeed = self.conformer_seed
+        if AllChem.EmbedMolecule(with_h, params) != 0:
+            raise FeaturizationError(
+                item, f"RDKit ETKDG could not embed a 3D conformer (seed {self.conformer_seed})"
+            )
+        return with_h if self.explicit_hydrogens else Chem.RemoveHs(with_h)
+
+    def encode(
+        self, items: Sequence[str | Chem.Mol]
+    ) -> tuple[dict[str, np.ndarray], list[FeaturizationError | None]]:
+        """Featurize many inputs at once.
+
+        Returns
+        -------
+        arrays
+            Packed arrays of the inputs that succeeded (see :class:`PackedGraphs`).
+        errors
+            One entry per input: None, or the error that input raised.
+        """
+        atom_rows: list[tuple] = []
+        bond_rows: list[tuple] = []
+        node_counts: list[int] = []
+        bond_counts: list[int] = []
+        positions: list[np.ndarray] = []
+        errors: list[FeaturizationError | None] = []
+        with rdBase.BlockLogs():
+            for item in items:
+                try:
+                    mol = self.molecule(item)
+                except FeaturizationError as exc:
+                    errors.append(exc)
+                    continue
+                atoms, bonds = _atom_rows(mol), _bond_rows(mol)
+                atom_rows += atoms
+                bond_rows += bonds
+                node_counts.append(len(atoms))
+                bond_counts.append(len(bonds))
+                if self.conformer:
+                    positions.append(mol.GetConformer().GetPositions())
+                errors.append(None)
+        atoms_raw = np.array(atom_rows, dtype=np.float64).reshape(-1, len(ATOM_PROPS))
+        bonds_raw = np.array(bond_rows, dtype=np.float64).reshape(-1, 2 + len(BOND_PROPS))
+        ends = bonds_raw[:, :2].astype(np.int64)
+        arrays = {
+            "x": self._atom_encoder(atoms_raw),
+            "src": ends.reshape(-1),
+            "dst": ends[:, ::-1].reshape(-1),
+            "edge_attr": np.repeat(self._bond_encoder(bonds_raw[:, 2:]), 2, axis=0),
+            "node_counts": np.array(node_counts, dtype=np.int64),
+            "edge_counts": 2 * np.array(bond_counts, dtype=np.int64),
+        }
+        if self.conformer:
+            arrays["pos"] = np.concatenate(positions or [np.zeros((0, 3))]).astype(np.float32)
+        return arrays, errors
+
+    def packed(self, items: Sequence[str | Chem.Mol]) -> PackedGraphs:
+        """All inputs as PackedGraphs; the first failure raises its FeaturizationError."""
+        arrays, errors = self.encode(items)
+        for error in errors:
+            if error is not None:
+                raise error
+        return PackedGraphs.from_arrays(arrays)
+
+    def __call__(self, item: str | Chem.Mol) -> DGLGraph:
+        """One input → DGLGraph with ``ndata['x']``, ``edata['e']`` (and ``ndata['pos']``)."""
+        return self.packed([item]).to_dgl()
+
+    # recipe ----------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Complete settings (every feature spelled out), JSON-serialisable."""
+        return {
+            "kind": "molecule",
+            "atoms": [feature_to_dict(f) for f in self.atoms.features],
+            "bonds": [feature_to_dict(f) for f in self.bonds.features],
+            "explicit_hydrogens": self.explicit_hydrogens,
+            "largest_fragment": self.largest_fragment,
+            "conformer": self.conformer,
+            "conformer_seed": self.conformer_seed,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MoleculeFeaturizer:
+        if d.get("kind") != "molecule":
+            raise ValueError(f"not a molecule featurizer recipe: kind={d.get('kind')!r}")
+        return cls(
+            atoms=AtomFeaturizer(tuple(feature_from_dict(f) for f in d["atoms"])),
+            bonds=BondFeaturizer(tuple(feature_from_dict(f) for f in d["bonds"])),
+            explicit_hydrogens=bool(d["explicit_hydrogens"]),
+            largest_fragment=bool(d["largest_fragment"]),
+            conformer=bool(d["conformer"]),
+            conformer_seed=int(d["conformer_seed"]),
+        )

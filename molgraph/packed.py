@@ -1,0 +1,218 @@
+"""PackedGraphs: many small graphs stored as one, sliced into batches without Python loops.
+
+All node features, edge endpoints and edge features are concatenated; per-graph node and
+edge counts give the offsets. Edge endpoints are stored *local* to their graph, so any
+subset of graphs becomes a batch by a few gathers and one addition. Counts and offsets
+stay on the CPU (they plan each batch); the feature tensors may live on the GPU, where
+batches are then formed without copying graph data across.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from molgraph.batch import GraphBatch
+from molgraph.graphs import EDGE_FEATURES, NODE_FEATURES, NODE_POSITIONS, DGLGraph, dgl
+
+
+_NODE_COUNTS, _EDGE_COUNTS = "_node_counts", "_edge_counts"
+
+
+def _exclusive_cumsum(counts: Tensor) -> Tensor:
+    return torch.cumsum(counts, 0) - counts
+
+
+@dataclass(frozen=True)
+class PackedGraphs:
+    """A collection of graphs in packed form.
+
+    Shapes
+    ------
+    x: ``[N, node_dim]``; src, dst: ``[E]`` int64, node index within its own graph;
+    edge_attr: ``[E, edge_dim]``; pos: ``[N, 3]`` or None; node_counts, edge_counts:
+    ``[G]`` int64 on CPU.
+    """
+
+    x: Tensor
+    src: Tensor
+    dst: Tensor
+    edge_attr: Tensor
+    node_counts: Tensor
+    edge_counts: Tensor
+    pos: Tensor | None = None
+    node_offsets: Tensor = field(init=False, repr=False)
+    edge_offsets: Tensor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "node_offsets", _exclusive_cumsum(self.node_counts))
+        object.__setattr__(self, "edge_offsets", _exclusive_cumsum(self.edge_counts))
+
+    def __len__(self) -> int:
+        return self.node_counts.shape[0]
+
+    @property
+    def node_dim(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def edge_dim(self) -> int:
+        return self.edge_attr.shape[1]
+
+    @property
+    def device(self) -> torch.device:
+        return self.x.device
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> PackedGraphs:
+        """From numpy arrays named as the fields (``pos`` optional)."""
+        t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+        return cls(**t)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            f.name: getattr(self, f.name).cpu().numpy()
+            for f in fields(self)
+            if f.init and getattr(self, f.name) is not None
+        }
+
+    @classmethod
+    def concat(cls, parts: Sequence[PackedGraphs]) -> PackedGraphs:
+        if not parts:
+            raise ValueError("no graphs to concatenate")
+        has_pos = {p.pos is not None for p in parts}
+        if len(has_pos) > 1:
+            raise ValueError("cannot concatenate graphs with and without coordinates")
+        return cls(
+            **{
+                f.name: torch.cat([getattr(p, f.name) for p in parts])
+                for f in fields(cls)
+                if f.init and getattr(parts[0], f.name) is not None
+            }
+        )
+
+    def to(self, device: torch.device | str) -> PackedGraphs:
+        """Feature tensors moved to ``device``; counts stay on the CPU."""
+        moved = {
+            name: getattr(self, name).to(device)
+            for name in ("x", "src", "dst", "edge_attr", "pos")
+            if getattr(self, name) is not None
+        }
+        return replace(self, **moved)
+
+    def _plan(self, indices: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Gather indices of the nodes and edges of graphs ``indices`` (CPU)."""
+        node_counts, edge_counts = self.node_counts[indices], self.edge_counts[indices]
+        num_nodes, num_edges = int(node_counts.sum()), int(edge_counts.sum())
+        new_node_offsets = _exclusive_cumsum(node_counts)
+        node_index = torch.arange(num_nodes) + torch.repeat_interleave(
+            self.node_offsets[indices] - new_node_offsets, node_counts, output_size=num_nodes
+        )
+        edge_index = torch.arange(num_edges) + torch.repeat_interleave(
+            self.edge_offsets[indices] - _exclusive_cumsum(edge_counts),
+            edge_counts,
+            output_size=num_edges,
+        )
+        edge_base = torch.repeat_interleave(new_node_offsets, edge_counts, output_size=num_edges)
+        graph_of_node = torch.repeat_interleave(
+            torch.arange(len(indices)), node_counts, output_size=num_nodes
+        )
+        return node_index, edge_index, edge_base, graph_of_node
+
+    def batch(self, indices: Tensor | Sequence[int], y: Tensor | None = None) -> GraphBatch:
+        """The graphs ``indices`` as one GraphBatch on this collection's device.
+
+        ``y`` is ``[len(self), T]`` with NaN for missing labels, on the same device.
+        The batch is planned on the CPU and sent in one copy, so no GPU sync is needed.
+        """
+        indices = torch.as_tensor(indices, dtype=torch.long).cpu()
+        plan = self._plan(indices)
+        sizes = [len(p) for p in plan] + [len(indices)]
+        flat = torch.cat([*plan, indices])
+        if self.device.type == "cuda":
+            flat = flat.pin_memory().to(self.device, non_blocking=True)
+        node_index, edge_index, edge_base, graph_of_node, graph_index = flat.split(sizes)
+        y_mask = None
+        if y is not None:
+            y = y[graph_index]
+            y_mask = ~torch.isnan(y)
+            y = torch.nan_to_num(y, nan=0.0)
+        return GraphBatch(
+            x=self.x[node_index],
+            src=self.src[edge_index] + edge_base,
+            dst=self.dst[edge_index] + edge_base,
+            edge_attr=self.edge_attr[edge_index],
+            batch=graph_of_node,
+            num_graphs=len(indices),
+            pos=None if self.pos is None else self.pos[node_index],
+            y=y,
+            y_mask=y_mask,
+        )
+
+    def subset(self, indices: Tensor | Sequence[int]) -> PackedGraphs:
+        """A new collection holding graphs ``indices`` in that order."""
+        indices = torch.as_tensor(indices, dtype=torch.long).cpu()
+        node_index, edge_index, _, _ = self._plan(indices)
+        dev = self.device
+        node_index, edge_index = node_index.to(dev), edge_index.to(dev)
+        return PackedGraphs(
+            x=self.x[node_index],
+            src=self.src[edge_index],
+            dst=self.dst[edge_index],
+            edge_attr=self.edge_attr[edge_index],
+            node_counts=self.node_counts[indices],
+            edge_counts=self.edge_counts[indices],
+            pos=None if self.pos is None else self.pos[node_index],
+        )
+
+    # DGL views -----------------------------------------------------------------------
+
+    def to_dgl(self) -> DGLGraph:
+        """All graphs as one batched DGLGraph (``dgl.unbatch`` gives them back)."""
+        base = torch.repeat_interleave(self.node_offsets, self.edge_counts).to(self.device)
+        g = dgl.graph((self.src + base, self.dst + base), num_nodes=self.x.shape[0])
+        g.ndata[NODE_FEATURES] = self.x
+        g.edata[EDGE_FEATURES] = self.edge_attr
+        if self.pos is not None:
+            g.ndata[NODE_POSITIONS] = self.pos
+        g.set_batch_num_nodes(self.node_counts)
+        g.set_batch_num_edges(self.edge_counts)
+        return g
+
+    @classmethod
+    def from_dgl(cls, g: DGLGraph) -> PackedGraphs:
+        node_counts, edge_counts = g.batch_num_nodes().long(), g.batch_num_edges().long()
+        src, dst = g.edges()
+        base = torch.repeat_interleave(_exclusive_cumsum(node_counts), edge_counts)
+        return cls(
+            x=g.ndata[NODE_FEATURES],
+            src=src.long() - base,
+            dst=dst.long() - base,
+            edge_attr=g.edata[EDGE_FEATURES],
+            node_counts=node_counts,
+            edge_counts=edge_counts,
+            pos=g.ndata[NODE_POSITIONS] if NODE_POSITIONS in g.ndata else None,
+        )
+
+    def graph(self, i: int) -> DGLGraph:
+        """Graph ``i`` alone as a DGLGraph."""
+        return self.subset([i]).to_dgl()
+
+    def save(self, path: Path, labels: dict[str, Tensor] | None = None) -> None:
+        """One file via ``dgl.save_graphs``: the batched graph, its per-graph node and
+        edge counts, and ``labels`` tensors (one read loads everything back)."""
+        counts = {_NODE_COUNTS: self.node_counts, _EDGE_COUNTS: self.edge_counts}
+        dgl.save_graphs(str(path), [self.to_dgl()], {**(labels or {}), **counts})
+
+    @classmethod
+    def load(cls, path: Path) -> tuple[PackedGraphs, dict[str, Tensor]]:
+        graphs, labels = dgl.load_graphs(str(path))
+        g = graphs[0]
+        g.set_batch_num_nodes(labels.pop(_NODE_COUNTS))
+        g.set_batch_num_edges(labels.pop(_EDGE_COUNTS))
+        return cls.from_dgl(g), labels
