@@ -20,7 +20,6 @@ from torch import Tensor
 from molgraph.batch import GraphBatch
 from molgraph.graphs import EDGE_FEATURES, NODE_FEATURES, NODE_POSITIONS, DGLGraph, dgl
 
-
 _NODE_COUNTS, _EDGE_COUNTS = "_node_counts", "_edge_counts"
 
 

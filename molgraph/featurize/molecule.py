@@ -261,7 +261,7 @@ class MoleculeFeaturizer:
     def preset(cls, name: str, **options: Any) -> MoleculeFeaturizer:
         """Atom and bond presets of the same ``name`` with the given options."""
         atoms = getattr(AtomFeaturizer, name, None)
-        bonds = getattr(BondFeaturizer, name, getattr(BondFeaturizer, "default"))
+        bonds = getattr(BondFeaturizer, name, BondFeaturizer.default)
         if atoms is None:
             raise ValueError(f"unknown preset {name!r}: default, organic, canonical, pretrain")
         return cls(atoms(), bonds(), **options)

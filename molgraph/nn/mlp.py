@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from torch import nn
 
 
@@ -20,7 +22,7 @@ class MLP(nn.Sequential):
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         dims = [in_dim] + [hidden_dim] * (num_layers - 1) + [out_dim]
         layers: list[nn.Module] = []
-        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+        for i, (a, b) in enumerate(itertools.pairwise(dims)):
             if i > 0:
                 layers += [nn.ReLU(), nn.Dropout(dropout)]
             layers.append(nn.Linear(a, b))
