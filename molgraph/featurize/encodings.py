@@ -49,7 +49,11 @@ Feature = OneHot | Scaled
 
 def feature_to_dict(feature: Feature) -> dict[str, Any]:
     if isinstance(feature, OneHot):
-        return {"one_hot": feature.prop, "choices": list(feature.choices), "unknown": feature.unknown}
+        return {
+            "one_hot": feature.prop,
+            "choices": list(feature.choices),
+            "unknown": feature.unknown,
+        }
     return {"scaled": feature.prop, "scale": feature.scale}
 
 

@@ -1,0 +1,158 @@
+"""Configs → objects. The one module that calls ``hydra.utils.instantiate``.
+
+Only ``_target_`` paths under :data:`ALLOWED_TARGETS` are instantiated, so a recipe read
+from a checkpoint can name molgraph's own classes but nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from omegaconf import DictConfig, OmegaConf
+
+import molgraph
+from molgraph.data.dataset import MoleculeCSV, load_molecule_csv
+from molgraph.data.loader import GraphDataModule
+from molgraph.errors import CheckpointError, ConfigError
+from molgraph.featurize import MoleculeFeaturizer
+from molgraph.models.module import PropertyModel
+from molgraph.models.tasks import Task
+from molgraph.train import fit_and_report
+
+log = logging.getLogger(__name__)
+
+ALLOWED_TARGETS = ("molgraph.", "torch.optim.", "lightning.")
+
+
+def embedded_dataset(name: str) -> str:
+    """Path of a dataset shipped inside the package (``${embedded:esol.csv}`` in configs)."""
+    return str(files("molgraph.datasets") / name)
+
+
+if not OmegaConf.has_resolver("embedded"):
+    OmegaConf.register_new_resolver("embedded", embedded_dataset)
+
+
+def config_dir() -> Path:
+    """The Hydra configs: inside the installed package, or ``conf/`` of a source checkout."""
+    packaged = Path(molgraph.__file__).parent / "conf"
+    return packaged if packaged.is_dir() else Path(molgraph.__file__).parents[1] / "conf"
+
+
+def _check_targets(node: Any, where: str) -> None:
+    if isinstance(node, dict):
+        target = node.get("_target_")
+        if target is not None and not str(target).startswith(ALLOWED_TARGETS):
+            raise CheckpointError(f"{where}: refusing to instantiate {target!r}")
+        for value in node.values():
+            _check_targets(value, where)
+    elif isinstance(node, list):
+        for value in node:
+            _check_targets(value, where)
+
+
+def build(node: DictConfig | dict, where: str = "config", **kwargs: Any) -> Any:
+    """``instantiate`` after checking every ``_target_`` is an allowed one.
+
+    ``kwargs`` (built objects, derived sizes) replace the config's entries of the same
+    name and are passed to the constructor as they are, never converted.
+    """
+    container = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+    assert isinstance(container, dict)
+    _check_targets(container, where)
+    if not kwargs:
+        return instantiate(container, _convert_="all")
+    rest = {k: v for k, v in container.items() if k not in kwargs}
+    return instantiate({**rest, "_partial_": True}, _convert_="all")(**kwargs)
+
+
+def _resolved(node: DictConfig, **values: Any) -> dict[str, Any]:
+    container = OmegaConf.to_container(node, resolve=True)
+    assert isinstance(container, dict)
+    return {**container, **values}
+
+
+def train_from_config(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, float]]:
+    """Build everything the config names, train, and write the run's artefacts."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.seed, workers=True)
+    featurizer: MoleculeFeaturizer = build(cfg.featurizer)
+    source: MoleculeCSV = build(cfg.data)
+    encoder_cfg = _resolved(
+        cfg.encoder, in_node_dim=featurizer.node_dim, in_edge_dim=featurizer.edge_dim
+    )
+    encoder = build(encoder_cfg)
+    if getattr(encoder, "requires_positions", False) and not featurizer.has_coordinates:
+        raise ConfigError(
+            f"encoder {type(encoder).__name__} needs 3D coordinates but the featurizer "
+            "gives none: set featurizer.conformer=true"
+        )
+    dataset = load_molecule_csv(source, featurizer, cfg.cache_dir, cfg.num_workers)
+    split = build(cfg.split)(dataset.smiles, dataset.y.numpy(), dataset.row_ids)
+    split.save(run_dir / "split.json", dataset.row_ids)
+    log.info("split: %d train, %d val, %d test", len(split.train), len(split.val), len(split.test))
+
+    task = Task(source.task, source.target_columns)
+    train_y = dataset.y[split.train]
+    mean, std = None, None
+    if task.kind == "regression":
+        mean = torch.nanmean(train_y, dim=0)
+        std = torch.sqrt(torch.nanmean((train_y - mean) ** 2, dim=0)).clamp_min(1e-6)
+    head_cfg = _resolved(cfg.model.head, in_dim=encoder.out_dim, out_dim=len(task.names))
+    recipe = {
+        "molgraph_version": molgraph.__version__,
+        "featurizer": featurizer.to_dict(),
+        "encoder": encoder_cfg,
+        "head": head_cfg,
+        "task": {"kind": task.kind, "names": list(task.names)},
+        "trained_on": {
+            "data": OmegaConf.to_container(cfg.data, resolve=True),
+            "split": OmegaConf.to_container(cfg.split, resolve=True),
+        },
+    }
+    model = build(
+        cfg.model,
+        encoder=encoder,
+        head=build(head_cfg),
+        task=task,
+        target_mean=mean,
+        target_std=std,
+        recipe=recipe,
+    )
+    callbacks = [
+        EarlyStopping(task.monitor, mode=task.mode, patience=cfg.patience),
+        ModelCheckpoint(
+            run_dir / "checkpoints", filename="best", monitor=task.monitor, mode=task.mode
+        ),
+    ]
+    trainer: L.Trainer = build(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=CSVLogger(run_dir, name="", version=""),
+        default_root_dir=str(run_dir),
+    )
+    datamodule = GraphDataModule(dataset, split, batch_size=cfg.batch_size, seed=cfg.seed)
+    return fit_and_report(model, datamodule, trainer, run_dir)
+
+
+def model_from_recipe(recipe: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> PropertyModel:
+    """Rebuild a trained model from a checkpoint's recipe and weights."""
+    for key in ("featurizer", "encoder", "head", "task"):
+        if key not in recipe:
+            raise CheckpointError(f"checkpoint recipe lacks {key!r}: not a molgraph model")
+    model = PropertyModel(
+        encoder=build(recipe["encoder"], "checkpoint recipe"),
+        head=build(recipe["head"], "checkpoint recipe"),
+        task=Task(recipe["task"]["kind"], tuple(recipe["task"]["names"])),
+        recipe=recipe,
+    )
+    model.load_state_dict(state_dict)
+    return model.eval()

@@ -1,0 +1,101 @@
+"""Batches for training and inference, sliced from packed storage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import lightning as L
+import numpy as np
+import torch
+
+from molgraph.batch import GraphBatch
+from molgraph.data.dataset import MoleculeDataset
+from molgraph.data.splits import SplitIndices
+
+
+class GraphLoader:
+    """Iterates GraphBatches over ``indices`` of a dataset.
+
+    Each batch is a slice of the packed storage (:meth:`PackedGraphs.batch`), so no
+    per-molecule Python runs. With ``shuffle``, epoch ``k`` uses the order drawn from
+    ``seed + k``. Under ``torch.distributed`` every rank takes every ``world_size``-th item
+    of the (padded) order, as a DistributedSampler would.
+    """
+
+    def __init__(
+        self,
+        dataset: MoleculeDataset,
+        indices: np.ndarray,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        self.dataset = dataset
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.drop_last = drop_last
+        self.epoch = 0
+
+    def _order(self) -> np.ndarray:
+        order = self.indices
+        if self.shuffle:
+            order = np.random.default_rng(self.seed + self.epoch).permutation(order)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+            padded = np.resize(order, -(-len(order) // world) * world)
+            order = padded[rank::world]
+        return order
+
+    def __len__(self) -> int:
+        n = len(self._order())
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[GraphBatch]:
+        order = torch.from_numpy(self._order())
+        self.epoch += 1
+        for i in range(len(self)):
+            yield self.dataset.batch(order[i * self.batch_size : (i + 1) * self.batch_size])
+
+
+class GraphDataModule(L.LightningDataModule):
+    """Train/val/test loaders over one dataset and its split.
+
+    With ``data_on_device`` the packed dataset is moved once to the training device (a
+    GPU), and batches are formed there.
+    """
+
+    def __init__(
+        self,
+        dataset: MoleculeDataset,
+        split: SplitIndices,
+        batch_size: int = 64,
+        eval_batch_size: int = 1024,
+        seed: int = 0,
+        data_on_device: bool = True,
+    ) -> None:
+        super().__init__()
+        self.dataset = dataset
+        self.split = split
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.seed = seed
+        self.data_on_device = data_on_device
+
+    def setup(self, stage: str | None = None) -> None:
+        device = self.trainer.strategy.root_device if self.trainer is not None else None
+        if self.data_on_device and device is not None and device.type == "cuda":
+            self.dataset = self.dataset.to(device)
+
+    def train_dataloader(self) -> GraphLoader:
+        return GraphLoader(
+            self.dataset, self.split.train, self.batch_size, shuffle=True, seed=self.seed
+        )
+
+    def val_dataloader(self) -> GraphLoader:
+        return GraphLoader(self.dataset, self.split.val, self.eval_batch_size)
+
+    def test_dataloader(self) -> GraphLoader:
+        return GraphLoader(self.dataset, self.split.test, self.eval_batch_size)

@@ -1,0 +1,154 @@
+"""The LightningModule: encoder + head trained on a Task."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from molgraph.batch import GraphBatch
+from molgraph.models.tasks import Task
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+class PropertyModel(L.LightningModule):
+    """Graph-level property prediction.
+
+    Parameters
+    ----------
+    encoder
+        GraphBatch → EncoderOutput (``out_dim`` attribute gives the embedding width).
+    head
+        ``[G, out_dim]`` → ``[G, T]``.
+    task
+        Loss, metrics and monitored key.
+    target_mean, target_std
+        ``[T]`` training-set statistics; regression targets are standardised with them for
+        the loss and predictions are un-scaled with them. Defaults: 0 and 1.
+    optimizer
+        Called with the parameters (e.g. ``functools.partial(torch.optim.AdamW, lr=1e-3)``).
+    warmup_epochs
+        Linear learning-rate warm-up; afterwards the rate follows a cosine down to
+        ``final_lr_fraction`` of its peak at the last epoch (chemprop uses a similar
+        warm-up-then-decay schedule). ``cosine=False`` keeps it constant after warm-up.
+    recipe
+        How to rebuild this model and featurize its inputs; stored in every checkpoint.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        head: nn.Module,
+        task: Task,
+        target_mean: Tensor | None = None,
+        target_std: Tensor | None = None,
+        optimizer: OptimizerFactory | None = None,
+        warmup_epochs: float = 2.0,
+        cosine: bool = True,
+        final_lr_fraction: float = 0.05,
+        recipe: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+        self.task = task
+        n = len(task.names)
+        mean = torch.zeros(n) if target_mean is None else torch.as_tensor(target_mean).float()
+        std = torch.ones(n) if target_std is None else torch.as_tensor(target_std).float()
+        self.register_buffer("target_mean", mean)
+        self.register_buffer("target_std", std)
+        self.optimizer_factory = optimizer or (lambda p: torch.optim.AdamW(p, lr=1e-3))
+        self.warmup_epochs = warmup_epochs
+        self.cosine = cosine
+        self.final_lr_fraction = final_lr_fraction
+        self.recipe = recipe or {}
+        self._outputs: dict[str, list[tuple[Tensor, Tensor, Tensor]]] = {"val": [], "test": []}
+
+    def forward(self, batch: GraphBatch) -> Tensor:
+        """Raw outputs ``[G, T]``: standardised values or logits."""
+        return self.head(self.encoder(batch).graph)
+
+    def embed(self, batch: GraphBatch) -> Tensor:
+        """Graph embeddings ``[G, out_dim]``."""
+        return self.encoder(batch).graph
+
+    def predict_batch(self, batch: GraphBatch) -> Tensor:
+        """Predictions ``[G, T]`` in target units (probabilities for classification)."""
+        output = self(batch)
+        if self.task.kind == "regression":
+            return output * self.target_std + self.target_mean
+        return self.task.activation(output)
+
+    def _loss(self, batch: GraphBatch, output: Tensor) -> Tensor:
+        target = batch.y
+        if self.task.kind == "regression":
+            target = (target - self.target_mean) / self.target_std
+        return self.task.loss(output, target, batch.y_mask)
+
+    def training_step(self, batch: GraphBatch, batch_idx: int) -> Tensor:
+        loss = self._loss(batch, self(batch))
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=batch.num_graphs)
+        return loss
+
+    def _eval_step(self, batch: GraphBatch, stage: str) -> None:
+        output = self(batch)
+        self.log(
+            f"{stage}/loss",
+            self._loss(batch, output),
+            batch_size=batch.num_graphs,
+            sync_dist=True,
+        )
+        pred = (
+            output * self.target_std + self.target_mean
+            if self.task.kind == "regression"
+            else self.task.activation(output)
+        )
+        self._outputs[stage].append((pred.detach(), batch.y, batch.y_mask))
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        outputs, self._outputs[stage] = self._outputs[stage], []
+        if not outputs:
+            return
+        pred, y, mask = (torch.cat(parts) for parts in zip(*outputs, strict=True))
+        if self.trainer.world_size > 1:
+            pred, y, mask = (self.all_gather(t).flatten(0, 1) for t in (pred, y, mask))
+        metrics = self.task.metrics(pred, y, mask)
+        self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, sync_dist=False)
+
+    def validation_step(self, batch: GraphBatch, batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def test_step(self, batch: GraphBatch, batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = self.optimizer_factory(self.parameters())
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        per_epoch = total / max(self.trainer.max_epochs or 1, 1)
+        warmup = max(int(self.warmup_epochs * per_epoch), 1)
+        floor = self.final_lr_fraction
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            if not self.cosine:
+                return 1.0
+            progress = min((step - warmup) / max(total - warmup, 1), 1.0)
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["molgraph"] = self.recipe

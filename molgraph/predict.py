@@ -1,0 +1,108 @@
+"""Prediction with a trained model: load safely, featurize as in training, keep every row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from molgraph.builder import model_from_recipe
+from molgraph.data.dataset import featurize_all
+from molgraph.errors import CheckpointError
+from molgraph.featurize import MoleculeFeaturizer
+from molgraph.io import read_molecules, write_table
+from molgraph.models.module import PropertyModel
+
+
+def resolve_model_path(path: str | Path) -> Path:
+    """A run directory (its ``model.pt``) or a checkpoint file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such model file (give a run directory or a .pt/.ckpt)")
+    return path
+
+
+def load_model(path: str | Path) -> tuple[PropertyModel, MoleculeFeaturizer]:
+    """Model and featurizer from a run directory, ``model.pt`` or Lightning ``.ckpt``.
+
+    Loaded with ``torch.load(weights_only=True)``: the file cannot run code.
+    """
+    path = resolve_model_path(path)
+    try:
+        checkpoint: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a weights-only checkpoint ({exc})") from None
+    if not isinstance(checkpoint, dict) or "molgraph" not in checkpoint:
+        raise CheckpointError(f"{path}: no molgraph recipe in this checkpoint")
+    recipe = checkpoint["molgraph"]
+    model = model_from_recipe(recipe, checkpoint["state_dict"])
+    return model, MoleculeFeaturizer.from_dict(recipe["featurizer"])
+
+
+@torch.inference_mode()
+def predict_items(
+    model: PropertyModel,
+    featurizer: MoleculeFeaturizer,
+    items: list,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    num_workers: int | None = None,
+    progress: bool = True,
+) -> tuple[np.ndarray, list[str]]:
+    """Predictions ``[n, T]`` (NaN for failed items) and an error string per item ('' if ok)."""
+    graphs, errors = featurize_all(featurizer, items, num_workers, progress)
+    pred = np.full((len(items), len(model.task.names)), np.nan, dtype=np.float32)
+    ok = np.array([e is None for e in errors])
+    if graphs is not None:
+        model = model.to(device).eval()
+        graphs = graphs.to(device) if torch.device(device).type == "cuda" else graphs
+        out = []
+        starts = range(0, len(graphs), batch_size)
+        for start in tqdm(starts, desc="predicting", unit="batch", disable=not progress):
+            index = torch.arange(start, min(start + batch_size, len(graphs)))
+            out.append(model.predict_batch(graphs.batch(index)).float().cpu())
+        pred[ok] = torch.cat(out).numpy()
+    return pred, ["" if e is None else e.reason for e in errors]
+
+
+def predict_file(
+    model_path: str | Path,
+    input_path: str | Path,
+    output_path: str | Path,
+    smiles_column: str | None = None,
+    batch_size: int = 256,
+    device: str = "cpu",
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Predict every row of a CSV/SMI/SDF file; the output keeps every input row in order,
+    adds one column per task and an ``error`` column for rows that could not be used."""
+    model, featurizer = load_model(model_path)
+    table = read_molecules(Path(input_path), smiles_column)
+    items = list(table["mol"]) if "mol" in table else list(table["smiles"])
+    parse_errors = list(table["parse_error"]) if "parse_error" in table else [""] * len(items)
+    usable = [i for i, e in enumerate(parse_errors) if not e]
+    pred, errors = predict_items(
+        model, featurizer, [items[i] for i in usable], batch_size, device, progress=progress
+    )
+    columns = np.full((len(table), pred.shape[1]), np.nan, dtype=np.float32)
+    columns[usable] = pred
+    all_errors = list(parse_errors)
+    for i, error in zip(usable, errors, strict=True):
+        all_errors[i] = error
+    out = table.drop(columns=[c for c in ("mol", "parse_error") if c in table])
+    for t, name in enumerate(model.task.names):
+        out[_free_name(out, name)] = columns[:, t]
+    out["error"] = all_errors
+    write_table(out, Path(output_path))
+    return out
+
+
+def _free_name(table: pd.DataFrame, name: str) -> str:
+    """``name``, or ``name_pred`` where the input already has a column of that name."""
+    return name if name not in table else f"{name}_pred"

@@ -1,0 +1,92 @@
+"""Training and evaluation as library functions (no Hydra here)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+
+from molgraph.data.dataset import MoleculeDataset
+from molgraph.data.loader import GraphDataModule, GraphLoader
+from molgraph.models.module import PropertyModel
+from molgraph.plots import plot_parity, plot_roc, plot_training_curves
+
+log = logging.getLogger(__name__)
+
+
+@torch.inference_mode()
+def predict_loader(model: PropertyModel, loader: GraphLoader) -> torch.Tensor:
+    """Predictions ``[n, T]`` (target units) for every batch of ``loader``, in order, on CPU."""
+    model.eval()
+    device = model.device
+    outputs = [model.predict_batch(batch.to(device)).float().cpu() for batch in loader]
+    if not outputs:
+        return torch.zeros(0, len(model.task.names))
+    return torch.cat(outputs)
+
+
+def save_model(model: PropertyModel, path: Path) -> Path:
+    """Weights and recipe in a file that ``torch.load(weights_only=True)`` reads."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"molgraph": model.recipe, "state_dict": state}, path)
+    return path
+
+
+def fit_and_report(
+    model: PropertyModel,
+    datamodule: GraphDataModule,
+    trainer: L.Trainer,
+    run_dir: Path,
+) -> dict[str, dict[str, float]]:
+    """Train, restore the best checkpoint, and write the run's artefacts to ``run_dir``:
+    ``model.pt``, ``metrics.json`` (val and test, per task), ``predictions_test.csv``,
+    ``training_curves.png`` and ``parity.png`` or ``roc.png``."""
+    trainer.fit(model, datamodule)
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if best:
+        checkpoint = torch.load(best, map_location="cpu", weights_only=True)
+        model.load_state_dict(checkpoint["state_dict"])
+        log.info("restored best checkpoint %s", best)
+    if not trainer.is_global_zero:
+        return {}
+    save_model(model, run_dir / "model.pt")
+    dataset, split, task = datamodule.dataset, datamodule.split, model.task
+    metrics: dict[str, dict[str, float]] = {}
+    for part in ("val", "test"):
+        indices = getattr(split, part)
+        pred = predict_loader(model, GraphLoader(dataset, indices, datamodule.eval_batch_size))
+        y = dataset.y[indices].cpu()
+        metrics[part] = task.metrics(pred, torch.nan_to_num(y), ~torch.isnan(y))
+        if part == "test":
+            _write_predictions(dataset, indices, pred, run_dir / "predictions_test.csv")
+            _plot(task.kind, y.numpy(), pred.numpy(), task.names, run_dir)
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    curves = run_dir / "metrics.csv"
+    if curves.is_file():
+        plot_training_curves(curves, run_dir / "training_curves.png", task.monitor)
+    return metrics
+
+
+def _write_predictions(
+    dataset: MoleculeDataset, indices: np.ndarray, pred: torch.Tensor, path: Path
+) -> None:
+    table = pd.DataFrame(
+        {"row": dataset.row_ids[indices], "smiles": [dataset.smiles[i] for i in indices]}
+    )
+    y = dataset.y[indices].cpu().numpy()
+    for t, name in enumerate(dataset.target_names):
+        table[name] = y[:, t]
+        table[f"{name}_pred"] = pred[:, t].numpy()
+    table.to_csv(path, index=False)
+
+
+def _plot(kind: str, y: np.ndarray, pred: np.ndarray, names, run_dir: Path) -> None:
+    if kind == "regression":
+        plot_parity(y, pred, names, run_dir / "parity.png")
+    else:
+        plot_roc(y, pred, names, run_dir / "roc.png")
