@@ -83,6 +83,7 @@ def _resolved(node: DictConfig, **values: Any) -> dict[str, Any]:
 def train_from_config(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, float]]:
     """Build everything the config names, train, and write the run's artefacts."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     L.seed_everything(cfg.seed, workers=True)
     featurizer: MoleculeFeaturizer = build(cfg.featurizer)
     source: MoleculeCSV = build(cfg.data)
