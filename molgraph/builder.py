@@ -85,6 +85,7 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, flo
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     L.seed_everything(cfg.seed, workers=True)
+    torch.set_float32_matmul_precision(cfg.matmul_precision)
     featurizer: MoleculeFeaturizer = build(cfg.featurizer)
     source: MoleculeCSV = build(cfg.data)
     encoder_cfg = _resolved(

@@ -14,7 +14,6 @@ import torch
 from molgraph.data.dataset import MoleculeDataset
 from molgraph.data.loader import GraphDataModule, GraphLoader
 from molgraph.models.module import PropertyModel
-from molgraph.plots import plot_parity, plot_roc, plot_training_curves
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +67,8 @@ def fit_and_report(
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     curves = run_dir / "metrics.csv"
     if curves.is_file():
+        from molgraph.plots import plot_training_curves  # matplotlib only when plotting
+
         plot_training_curves(curves, run_dir / "training_curves.png", task.monitor)
     return metrics
 
@@ -86,6 +87,8 @@ def _write_predictions(
 
 
 def _plot(kind: str, y: np.ndarray, pred: np.ndarray, names, run_dir: Path) -> None:
+    from molgraph.plots import plot_parity, plot_roc
+
     if kind == "regression":
         plot_parity(y, pred, names, run_dir / "parity.png")
     else:

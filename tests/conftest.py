@@ -8,7 +8,6 @@ place: it belongs to the package build).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -19,22 +18,7 @@ TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-ESOL_TARGET = "measured log solubility in mols per litre"
-
-
-@dataclass(frozen=True)
-class SmilesFixtures:
-    """One SMILES for each awkward case the featurizers and batches must handle."""
-
-    single_atom: str = "C"  # one node, no edges
-    salt: str = "[Na+].[Cl-]"  # two one-atom fragments, no bonds
-    aromatic: str = "c1ccccc1O"  # phenol: aromatic ring and an exocyclic O
-    enantiomers: tuple[str, str] = ("C[C@H](N)C(=O)O", "C[C@@H](N)C(=O)O")  # L/D-alanine
-    invalid: str = "C1CC(("  # unclosed ring and branches: RDKit cannot parse it
-
-    @property
-    def valid(self) -> tuple[str, ...]:
-        return (self.single_atom, self.salt, self.aromatic, *self.enantiomers)
+from helpers import SmilesFixtures  # noqa: E402  (needs tests/ on sys.path)
 
 
 @pytest.fixture(scope="session")

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
 
 from molgraph.batch import GraphBatch
+
+ESOL_TARGET = "measured log solubility in mols per litre"
+
+
+@dataclass(frozen=True)
+class SmilesFixtures:
+    """One SMILES for each awkward case the featurizers and batches must handle."""
+
+    single_atom: str = "C"  # one node, no edges
+    salt: str = "[Na+].[Cl-]"  # two one-atom fragments, no bonds
+    aromatic: str = "c1ccccc1O"  # phenol: aromatic ring and an exocyclic O
+    enantiomers: tuple[str, str] = ("C[C@H](N)C(=O)O", "C[C@@H](N)C(=O)O")  # L/D-alanine
+    invalid: str = "C1CC(("  # unclosed ring and branches: RDKit cannot parse it
+
+    @property
+    def valid(self) -> tuple[str, ...]:
+        return (self.single_atom, self.salt, self.aromatic, *self.enantiomers)
 
 
 def random_rotation(seed: int, dtype: torch.dtype = torch.float64) -> Tensor:
@@ -67,9 +84,7 @@ def permute_batch_edges(batch: GraphBatch, perm: Tensor) -> GraphBatch:
     """The same graphs with edge ``i`` of the result being edge ``perm[i]`` of ``batch``."""
     perm = torch.as_tensor(perm, dtype=torch.long)
     assert torch.equal(torch.sort(perm).values, torch.arange(batch.num_edges)), "not a permutation"
-    return replace(
-        batch, src=batch.src[perm], dst=batch.dst[perm], edge_attr=batch.edge_attr[perm]
-    )
+    return replace(batch, src=batch.src[perm], dst=batch.dst[perm], edge_attr=batch.edge_attr[perm])
 
 
 def assert_invariant(

@@ -7,6 +7,7 @@ import sys
 import types
 from pathlib import Path
 
+import pytest
 import torch
 
 import molgraph
@@ -35,7 +36,8 @@ def test_graphbolt_is_the_placeholder() -> None:
     assert getattr(graphbolt, "__file__", None) is None  # not the compiled package
 
 
-def _dgl_imports(path: Path) -> list[str]:
+def _dgl_imports(path: Path, root: Path = PACKAGE.parent) -> list[str]:
+    """``file:line module`` for every statement importing dgl or a submodule of it."""
     tree = ast.parse(path.read_text(), filename=str(path))
     found = []
     for node in ast.walk(tree):
@@ -46,7 +48,7 @@ def _dgl_imports(path: Path) -> list[str]:
         else:
             continue
         found += [
-            f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {name}"
+            f"{path.relative_to(root)}:{node.lineno} {name}"
             for name in names
             if name == "dgl" or name.startswith("dgl.")
         ]
@@ -57,7 +59,28 @@ def test_only_graphs_module_imports_dgl() -> None:
     sources = sorted(PACKAGE.rglob("*.py"))
     assert PACKAGE / "graphs.py" in sources
     assert len(sources) > 10  # the scan really walks the package
-    offenders = [hit for path in sources if path != PACKAGE / "graphs.py" for hit in _dgl_imports(path)]
+    offenders = [
+        hit for path in sources if path != PACKAGE / "graphs.py" for hit in _dgl_imports(path)
+    ]
     assert offenders == [], "import dgl through molgraph.graphs instead"
     # the scan does see an import where there is one
     assert [hit.split()[-1] for hit in _dgl_imports(PACKAGE / "graphs.py")] == ["dgl"]
+
+
+@pytest.mark.parametrize(
+    ("source", "flagged"),
+    [
+        ("import dgl", ["dgl"]),
+        ("import dgl.function as fn", ["dgl.function"]),
+        ("from dgl import batch", ["dgl"]),
+        ("from dgl.nn import GINConv", ["dgl.nn"]),
+        ("def f():\n    import dgl\n", ["dgl"]),  # imports inside functions count too
+        ("from molgraph.graphs import dgl", []),
+        ("import dglke", []),
+        ("from . import dgl_helpers", []),
+    ],
+)
+def test_scan_finds_dgl_imports(tmp_path: Path, source: str, flagged: list[str]) -> None:
+    path = tmp_path / "module.py"
+    path.write_text(source)
+    assert [hit.split()[-1] for hit in _dgl_imports(path, root=tmp_path)] == flagged

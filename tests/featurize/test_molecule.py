@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import SmilesFixtures
+from helpers import SmilesFixtures
 from rdkit import Chem
 from rdkit.Chem import AllChem
 from rdkit.Chem.rdchem import BondStereo, BondType, HybridizationType
@@ -106,6 +106,17 @@ def test_declared_widths_match_output(preset: str, node_dim: int, edge_dim: int)
     assert g.ndata["x"].dtype == torch.float32
 
 
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_fixture_featurizes(preset: str, smiles_fixtures: SmilesFixtures) -> None:
+    featurizer = MoleculeFeaturizer.preset(preset)
+    packed = featurizer.packed(list(smiles_fixtures.valid))
+    # C, [Na+].[Cl-], phenol, L- and D-alanine
+    assert packed.node_counts.tolist() == [1, 2, 7, 6, 6]
+    assert packed.edge_counts.tolist() == [0, 0, 14, 10, 10]
+    assert packed.x.shape == (22, featurizer.node_dim)
+    assert packed.edge_attr.shape == (34, featurizer.edge_dim)
+
+
 def test_unknown_preset_refused() -> None:
     with pytest.raises(ValueError, match="unknown preset 'v2'"):
         MoleculeFeaturizer.preset("v2")
@@ -199,9 +210,7 @@ def test_canonical_preset_matches_dgllife_definition(smiles: str) -> None:
     atoms = np.array([dgllife_canonical_atom(a) for a in mol.GetAtoms()], dtype=np.float32)
     np.testing.assert_array_equal(g.ndata["x"].numpy(), atoms)
     bonds = np.array([dgllife_canonical_bond(b) for b in mol.GetBonds()], dtype=np.float32)
-    np.testing.assert_array_equal(
-        g.edata["e"].numpy(), np.repeat(bonds.reshape(-1, 12), 2, axis=0)
-    )
+    np.testing.assert_array_equal(g.edata["e"].numpy(), np.repeat(bonds.reshape(-1, 12), 2, axis=0))
 
 
 # typed errors --------------------------------------------------------------------------
@@ -231,14 +240,14 @@ def test_empty_smiles_raises(empty: str) -> None:
     assert (info.value.item, info.value.reason) == (empty, "empty SMILES")
 
 
-@pytest.mark.parametrize(("item", "type_name"), [(42, "int"), (None, "NoneType"), (b"CCO", "bytes")])
+@pytest.mark.parametrize(
+    ("item", "type_name"), [(42, "int"), (None, "NoneType"), (b"CCO", "bytes")]
+)
 def test_non_string_non_mol_raises(item: object, type_name: str) -> None:
     with pytest.raises(FeaturizationError) as info:
         MoleculeFeaturizer()(item)  # type: ignore[arg-type]
     assert info.value.item == item
-    assert info.value.reason == (
-        f"expected a SMILES string or an RDKit Mol, got {type_name}"
-    )
+    assert info.value.reason == f"expected a SMILES string or an RDKit Mol, got {type_name}"
 
 
 def test_empty_mol_raises() -> None:
@@ -263,8 +272,8 @@ def test_single_atom(smiles_fixtures: SmilesFixtures) -> None:
     assert (g.num_nodes(), g.num_edges()) == (1, 0)
     assert g.ndata["x"].shape == (1, 135)
     assert g.edata["e"].shape == (0, 14)
-    # methane carbon: C, degree 0, charge 0, no chirality, 4 H (the unknown bucket's
-    # neighbour: 119 + 4), SP3, mass 12.011 / 100
+    # methane carbon: C (5), degree 0 (101), charge 0 (110), no chirality (114),
+    # four H (119 + 4, the last choice before the unknown bucket), SP3 (125 + 3), mass
     assert np.flatnonzero(g.ndata["x"][0].numpy()).tolist() == [5, 101, 110, 114, 123, 128, 134]
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
-from conftest import ESOL_TARGET
 from helpers import (
+    ESOL_TARGET,
     assert_invariant,
     permute_batch_edges,
     permute_batch_nodes,

@@ -1,0 +1,170 @@
+"""Training time per epoch on HIV: GINE (5 x 300, mean readout), batch size 256, 80% train.
+
+Prints featurization time, then per-epoch wall time of molgraph's Lightning training path
+(validation off) and of a bare PyTorch loop over the same batches, on the device given,
+with the GPU's utilisation sampled by nvidia-smi while the Lightning epochs run.
+
+    python experiments/benchmarks/train_epoch_time.py --device cpu --epochs 2
+    python experiments/benchmarks/train_epoch_time.py --device cuda --epochs 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+
+from molgraph.data import GraphDataModule, GraphLoader, MoleculeCSV, RandomSplit, load_molecule_csv
+from molgraph.featurize import MoleculeFeaturizer
+from molgraph.models import MLPHead, PropertyModel, Task
+from molgraph.nn import GINEncoder
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class EpochTimer(L.Callback):
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def _sync(self, pl_module: L.LightningModule) -> None:
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._sync(pl_module)
+        self.start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._sync(pl_module)
+        self.times.append(time.perf_counter() - self.start)
+
+
+def gpu_sampler() -> subprocess.Popen | None:
+    if shutil.which("nvidia-smi") is None:
+        return None
+    return subprocess.Popen(
+        [
+            "nvidia-smi",
+            "--query-gpu=utilization.gpu",
+            "--format=csv,noheader,nounits",
+            "-lms",
+            "100",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def build_model(featurizer: MoleculeFeaturizer, task: Task) -> PropertyModel:
+    encoder = GINEncoder(
+        featurizer.node_dim, featurizer.edge_dim, hidden_dim=300, num_layers=5, readout="mean"
+    )
+    head = MLPHead(encoder.out_dim, len(task.names), hidden_dim=300)
+    return PropertyModel(encoder, head, task)
+
+
+def bare_loop(
+    model: PropertyModel, loader: GraphLoader, epochs: int, device: torch.device
+) -> list[float]:
+    model = model.to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    times = []
+    for _ in range(epochs):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for batch in loader:
+            batch = batch.to(device, non_blocking=True)
+            loss = model._loss(batch, model(batch))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--csv", default=str(REPO.parent / "shared/data/molecules/HIV.csv.gz"))
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--cache-dir", default=None)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+
+    featurizer = MoleculeFeaturizer()
+    source = MoleculeCSV(args.csv, ["HIV_active"], task="classification")
+    cache = args.cache_dir or tempfile.mkdtemp()
+    start = time.perf_counter()
+    dataset = load_molecule_csv(source, featurizer, cache_dir=cache, progress=False)
+    featurize_s = time.perf_counter() - start
+    split = RandomSplit((0.8, 0.1, 0.1), seed=0)(dataset.smiles, dataset.y.numpy(), dataset.row_ids)
+    n_atoms = int(dataset.graphs.node_counts[torch.from_numpy(split.train)].sum())
+    print(
+        f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+    )
+    print(
+        f"HIV: {len(dataset)} graphs ({len(dataset.failures)} failed rows), featurized in "
+        f"{featurize_s:.1f} s; train split {len(split.train)} molecules, {n_atoms} atoms"
+    )
+
+    task = Task("classification", ("HIV_active",))
+    L.seed_everything(0, verbose=False)
+    model = build_model(featurizer, task)
+    datamodule = GraphDataModule(dataset, split, batch_size=args.batch_size, seed=0)
+    timer = EpochTimer()
+    trainer = L.Trainer(
+        accelerator="gpu" if device.type == "cuda" else "cpu",
+        devices=1,
+        max_epochs=args.epochs,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+    )
+    sampler = gpu_sampler() if device.type == "cuda" else None
+    trainer.fit(model, datamodule)
+    utilisation = []
+    if sampler is not None:
+        sampler.terminate()
+        utilisation = [float(x) for x in sampler.stdout.read().split() if x.strip()]
+
+    data = datamodule.dataset  # already on the device when it is a GPU
+    loader = GraphLoader(data, split.train, args.batch_size, shuffle=True, seed=0)
+    bare = bare_loop(build_model(featurizer, task), loader, max(2, args.epochs // 2), device)
+
+    steady = timer.times[1:] or timer.times
+    print(f"batches per epoch: {len(loader)} (batch size {args.batch_size})")
+    print(f"Lightning epochs (s): {', '.join(f'{t:.3f}' for t in timer.times)}")
+    print(f"  median after the first: {statistics.median(steady):.3f} s/epoch")
+    print(
+        f"bare PyTorch loop epochs (s): {', '.join(f'{t:.3f}' for t in bare)}; "
+        f"median {statistics.median(bare[1:] or bare):.3f} s/epoch"
+    )
+    if utilisation:
+        busy = np.array(utilisation)
+        print(
+            f"GPU utilisation during Lightning training (nvidia-smi, 100 ms samples): "
+            f"mean {busy.mean():.0f}%, median {np.median(busy):.0f}% over {len(busy)} samples"
+        )
+    if device.type == "cuda":
+        print(f"peak GPU memory: {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
