@@ -7,13 +7,14 @@ from a checkpoint can name molgraph's own classes but nothing else.
 from __future__ import annotations
 
 import logging
+import warnings
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
@@ -135,6 +136,10 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, flo
             run_dir / "checkpoints", filename="best", monitor=task.monitor, mode=task.mode
         ),
     ]
+    # the run directory already holds config.yaml and split.json: that is intended
+    warnings.filterwarnings(
+        "ignore", message="Experiment logs directory .* exists and is not empty"
+    )
     trainer: L.Trainer = build(
         cfg.trainer,
         callbacks=callbacks,
@@ -145,16 +150,41 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, flo
     return fit_and_report(model, datamodule, trainer, run_dir)
 
 
+def _recipe_module(node: Any, where: str) -> torch.nn.Module:
+    """Build an encoder or head from a recipe: only molgraph's own ``nn.Module`` classes.
+
+    A recipe comes from a file, so its ``_target_`` is resolved and checked as a class
+    (a dotted path can reach any function through module attributes), and nested
+    targets are refused.
+    """
+    if not isinstance(node, dict) or not isinstance(node.get("_target_"), str):
+        raise CheckpointError(f"{where}: expected a mapping with a _target_")
+    target = node["_target_"]
+    try:
+        cls = get_class(target)
+    except Exception:
+        raise CheckpointError(f"{where}: {target!r} is not a class") from None
+    if not (issubclass(cls, torch.nn.Module) and cls.__module__.startswith("molgraph.")):
+        raise CheckpointError(f"{where}: refusing {target!r}: not a molgraph module class")
+    arguments = {k: v for k, v in node.items() if k != "_target_"}
+    if any(k.startswith("_") for k in arguments) or "_target_" in repr(arguments):
+        raise CheckpointError(f"{where}: {target!r} has nested targets or Hydra keys")
+    return cls(**arguments)
+
+
 def model_from_recipe(recipe: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> PropertyModel:
     """Rebuild a trained model from a checkpoint's recipe and weights."""
     for key in ("featurizer", "encoder", "head", "task"):
         if key not in recipe:
             raise CheckpointError(f"checkpoint recipe lacks {key!r}: not a molgraph model")
     model = PropertyModel(
-        encoder=build(recipe["encoder"], "checkpoint recipe"),
-        head=build(recipe["head"], "checkpoint recipe"),
+        encoder=_recipe_module(recipe["encoder"], "checkpoint recipe (encoder)"),
+        head=_recipe_module(recipe["head"], "checkpoint recipe (head)"),
         task=Task(recipe["task"]["kind"], tuple(recipe["task"]["names"])),
         recipe=recipe,
     )
-    model.load_state_dict(state_dict)
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as exc:
+        raise CheckpointError(f"weights do not match the recipe: {exc}") from None
     return model.eval()

@@ -40,8 +40,10 @@ def load_model(path: str | Path) -> tuple[PropertyModel, MoleculeFeaturizer]:
         raise CheckpointError(f"{path}: not a weights-only checkpoint ({exc})") from None
     if not isinstance(checkpoint, dict) or "molgraph" not in checkpoint:
         raise CheckpointError(f"{path}: no molgraph recipe in this checkpoint")
-    recipe = checkpoint["molgraph"]
-    model = model_from_recipe(recipe, checkpoint["state_dict"])
+    recipe, state_dict = checkpoint["molgraph"], checkpoint.get("state_dict")
+    if not isinstance(recipe, dict) or not isinstance(state_dict, dict):
+        raise CheckpointError(f"{path}: the checkpoint lacks its recipe or its weights")
+    model = model_from_recipe(recipe, state_dict)
     return model, MoleculeFeaturizer.from_dict(recipe["featurizer"])
 
 
@@ -98,7 +100,7 @@ def predict_file(
     out = table.drop(columns=[c for c in ("mol", "parse_error") if c in table])
     for t, name in enumerate(model.task.names):
         out[_free_name(out, name)] = columns[:, t]
-    out["error"] = all_errors
+    out[_free_name(out, "error")] = all_errors
     write_table(out, Path(output_path))
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import lightning as L
@@ -49,15 +50,24 @@ class GraphLoader:
             order = padded[rank::world]
         return order
 
+    def _bounds(self, n: int) -> list[int]:
+        """Batch start offsets plus the end; a trailing batch of one graph joins the one
+        before it (batch normalisation cannot normalise a single graph's statistics)."""
+        stop = n - n % self.batch_size if self.drop_last else n
+        bounds = [*list(range(0, stop, self.batch_size)), stop]
+        if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+            del bounds[-2]
+        return bounds if stop > 0 else [0]
+
     def __len__(self) -> int:
-        n = len(self._order())
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return len(self._bounds(len(self._order()))) - 1
 
     def __iter__(self) -> Iterator[GraphBatch]:
         order = torch.from_numpy(self._order())
         self.epoch += 1
-        for i in range(len(self)):
-            yield self.dataset.batch(order[i * self.batch_size : (i + 1) * self.batch_size])
+        bounds = self._bounds(len(order))
+        for start, end in itertools.pairwise(bounds):
+            yield self.dataset.batch(order[start:end])
 
 
 class GraphDataModule(L.LightningDataModule):

@@ -85,6 +85,18 @@ def _bond_rows(mol: Chem.Mol) -> list[tuple]:
     ]
 
 
+def _rejection_reason(smiles: str) -> str:
+    """Why RDKit refuses a SMILES: a syntax error, or the sanitization step that failed."""
+    mol = Chem.MolFromSmiles(smiles, sanitize=False)
+    if mol is None:
+        return "RDKit could not parse the SMILES"
+    try:
+        Chem.SanitizeMol(mol)
+    except Exception as exc:  # RDKit raises several unrelated types here
+        return f"RDKit rejected the molecule: {exc}"
+    return "RDKit rejected the molecule"
+
+
 def _ints(*values: Any) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
 
@@ -293,13 +305,9 @@ class MoleculeFeaturizer:
         elif isinstance(item, str):
             if not item.strip():
                 raise FeaturizationError(item, "empty SMILES")
-            mol = Chem.MolFromSmiles(item.strip(), sanitize=False)
+            mol = Chem.MolFromSmiles(item.strip())
             if mol is None:
-                raise FeaturizationError(item, "RDKit could not parse the SMILES")
-            try:
-                Chem.SanitizeMol(mol)
-            except Exception as exc:  # RDKit raises several unrelated types here
-                raise FeaturizationError(item, f"RDKit rejected the molecule: {exc}") from None
+                raise FeaturizationError(item, _rejection_reason(item.strip()))
         else:
             raise FeaturizationError(
                 item, f"expected a SMILES string or an RDKit Mol, got {type(item).__name__}"

@@ -108,7 +108,8 @@ def test_predict_csv_keeps_every_row_in_order(
     _, run_dir = trained
     output = tmp_path / "out.csv"
     assert _predict(run_dir, rows_csv, output) == 0
-    assert "wrote 6 rows" in capsys.readouterr().out
+    assert "wrote 6 rows" in (out := capsys.readouterr().out)
+    assert "(2 could not be predicted" in out
 
     table = _read_output(output)
     assert list(table.columns) == ["id", "smiles", ESOL_TARGET, "error"]
@@ -166,6 +167,21 @@ def test_predict_with_checkpoint_matches_run_directory(
     assert _predict(run_dir, rows_csv, from_dir) == 0
     assert _predict(run_dir / "checkpoints" / "best.ckpt", rows_csv, from_ckpt) == 0
     pd.testing.assert_frame_equal(_read_output(from_ckpt), _read_output(from_dir))
+
+
+def test_predict_keeps_an_input_column_named_error(
+    trained: tuple[int, Path], tmp_path: Path
+) -> None:
+    _, run_dir = trained
+    source, output = tmp_path / "input.csv", tmp_path / "out.csv"
+    notes = ["lab note 1", "lab note 2"]
+    pd.DataFrame({"smiles": ["CCO", "C1CC(("], "error": notes}).to_csv(source, index=False)
+    assert _predict(run_dir, source, output) == 0
+    table = pd.read_csv(output, dtype=str, keep_default_na=False)
+    assert len(table) == 2
+    assert any(table[column].tolist() == notes for column in table.columns), (
+        "the input's own 'error' column was overwritten"
+    )
 
 
 def test_predict_with_missing_model_names_the_path(

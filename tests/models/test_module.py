@@ -156,25 +156,44 @@ class _RunsCode:
         return (os.system, (f"touch {self.marker}",))
 
 
-def _torch_save(obj: object, path: Path) -> None:
-    torch.save(obj, path)
+class _TorchFile:
+    """Written by ``torch.save``; read back unrestricted by ``torch.load``."""
+
+    @staticmethod
+    def write(obj: object, path: Path) -> None:
+        torch.save(obj, path)
+
+    @staticmethod
+    def read_unrestricted(path: Path) -> object:
+        return torch.load(path, weights_only=False)
 
 
-def _pickle_dump(obj: object, path: Path) -> None:
-    path.write_bytes(pickle.dumps(obj, protocol=2))
+class _PickleFile:
+    """A plain pickle named like a checkpoint."""
+
+    @staticmethod
+    def write(obj: object, path: Path) -> None:
+        path.write_bytes(pickle.dumps(obj, protocol=2))
+
+    @staticmethod
+    def read_unrestricted(path: Path) -> object:
+        return pickle.loads(path.read_bytes())
 
 
-@pytest.mark.parametrize("write", [_torch_save, _pickle_dump], ids=["torch.save", "pickle"])
+@pytest.mark.parametrize("file", [_TorchFile, _PickleFile], ids=["torch.save", "pickle"])
 @pytest.mark.parametrize("wrap", [False, True], ids=["bare", "inside-a-checkpoint-dict"])
-def test_pickled_code_is_refused_and_never_runs(write, wrap: bool, tmp_path: Path) -> None:
+def test_pickled_code_is_refused_and_never_runs(file, wrap: bool, tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     payload = _RunsCode(marker)
     obj = {"molgraph": {}, "state_dict": {"w": payload}} if wrap else payload
-    write(obj, tmp_path / "model.pt")
+    file.write(obj, tmp_path / "model.pt")
 
     with pytest.raises(CheckpointError, match=r"model\.pt"):
         load_model(tmp_path)
     assert not marker.exists()
+    # Control: the payload is live; an unrestricted unpickler does run it.
+    file.read_unrestricted(tmp_path / "model.pt")
+    assert marker.exists()
 
 
 def test_file_without_recipe_is_refused(tmp_path: Path) -> None:
