@@ -39,7 +39,7 @@ class GINEConv(nn.Module):
 
     def forward(self, h: Tensor, src: Tensor, dst: Tensor, edge_attr: Tensor) -> Tensor:
         aggregated = scatter_sum(self.message(h, src, edge_attr), dst, h.shape[0])
-        return self.mlp((1 + self.eps) * h + aggregated)
+        return self.mlp(torch.addcmul(aggregated, h, 1 + self.eps))
 
 
 class GINEncoder(nn.Module):
@@ -78,7 +78,7 @@ class GINEncoder(nn.Module):
         self.node_proj = nn.Linear(in_node_dim, hidden_dim)
         self.layers = nn.ModuleList(GINEConv(hidden_dim, in_edge_dim) for _ in range(num_layers))
         self.norms = nn.ModuleList(_norm(norm, hidden_dim) for _ in range(num_layers))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.readout = Readout(readout)
 
     def forward(self, batch: GraphBatch) -> EncoderOutput:
