@@ -111,12 +111,17 @@ class Encoder:
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         """Encode ``raw`` (float64 ``[n, n_props]``) into float32 ``[n, width]``."""
         n = raw.shape[0]
-        out = np.zeros((n, self.width + 1), dtype=np.float32)
+        # one flat buffer: row-major features plus one scratch cell at the very end, so
+        # the result is a contiguous view and no column is copied afterwards
+        flat = np.zeros(n * self.width + 1, dtype=np.float32)
         if len(self._onehot_cols):
             values = raw[:, self._onehot_cols].astype(np.int64)
             np.clip(values, self._lows, self._highs, out=values)
             columns = self._lookup[values + self._bases]
-            out[np.arange(n)[:, None], columns] = 1.0
+            cells = np.arange(n)[:, None] * self.width + columns
+            cells[columns == self.width] = n * self.width  # unmatched, no unknown bucket
+            flat[cells] = 1.0
+        out = flat[:-1].reshape(n, self.width)
         if len(self._scaled_cols):
             out[:, self._scaled_out] = raw[:, self._scaled_cols] * self._scales
-        return out[:, : self.width]
+        return out

@@ -30,59 +30,62 @@ from molgraph.featurize.encodings import (
 from molgraph.graphs import DGLGraph
 from molgraph.packed import PackedGraphs
 
-#: Raw atom properties, in the column order of the raw matrix.
-ATOM_PROPS = (
-    "atomic_num",
-    "degree",
-    "formal_charge",
-    "chiral_tag",
-    "total_hs",
-    "hybridization",
-    "aromatic",
-    "in_ring",
-    "mass",
-    "implicit_valence",
-    "radical_electrons",
-)
-#: Raw bond properties (after the two endpoint columns).
-BOND_PROPS = ("bond_type", "conjugated", "in_ring", "stereo", "direction")
-
+Atom, Bond = Chem.rdchem.Atom, Chem.rdchem.Bond
 _IMPLICIT = Chem.ValenceType.IMPLICIT
 
+#: Raw atom properties a feature can read, and how RDKit gives each (enums are ints).
+ATOM_GETTERS = {
+    "atomic_num": Atom.GetAtomicNum,
+    "degree": Atom.GetDegree,
+    "formal_charge": Atom.GetFormalCharge,
+    "chiral_tag": Atom.GetChiralTag,
+    "total_hs": Atom.GetTotalNumHs,
+    "hybridization": Atom.GetHybridization,
+    "aromatic": Atom.GetIsAromatic,
+    "in_ring": Atom.IsInRing,
+    "mass": Atom.GetMass,
+    "implicit_valence": lambda a: a.GetValence(_IMPLICIT),
+    "radical_electrons": Atom.GetNumRadicalElectrons,
+}
+#: Raw bond properties a feature can read.
+BOND_GETTERS = {
+    "bond_type": Bond.GetBondType,
+    "conjugated": Bond.GetIsConjugated,
+    "in_ring": Bond.IsInRing,
+    "stereo": Bond.GetStereo,
+    "direction": Bond.GetBondDir,
+}
+ATOM_PROPS, BOND_PROPS = tuple(ATOM_GETTERS), tuple(BOND_GETTERS)
+_BOND_AND_END_GETTERS = {
+    "begin": Bond.GetBeginAtomIdx,
+    "end": Bond.GetEndAtomIdx,
+    **BOND_GETTERS,
+}
 
-def _atom_rows(mol: Chem.Mol) -> list[tuple]:
-    # one tuple per atom, in ATOM_PROPS order; RDKit enums are ints
-    return [
-        (
-            a.GetAtomicNum(),
-            a.GetDegree(),
-            a.GetFormalCharge(),
-            a.GetChiralTag(),
-            a.GetTotalNumHs(),
-            a.GetHybridization(),
-            a.GetIsAromatic(),
-            a.IsInRing(),
-            a.GetMass(),
-            a.GetValence(_IMPLICIT),
-            a.GetNumRadicalElectrons(),
-        )
-        for a in mol.GetAtoms()
-    ]
+
+class _Columns:
+    """Raw property columns of many atoms (or bonds), filled one molecule at a time.
+
+    Only the properties a featurizer reads are fetched, each with one ``map`` of RDKit's
+    getter over the molecule's atoms: no Python bytecode runs per atom. (Atoms are
+    fetched by index: RDKit's ``GetAtoms()`` sequence is a slow Python-level wrapper.)
+    """
+
+    def __init__(self, props: Sequence[str], getters: dict) -> None:
+        self.getters = [getters[p] for p in props]
+        self.columns: list[list] = [[] for _ in props]
+
+    def add(self, items: list) -> None:
+        for column, getter in zip(self.columns, self.getters, strict=True):
+            column += map(getter, items)
+
+    def matrix(self) -> np.ndarray:
+        """``[n_items, n_props]`` float64."""
+        return np.array(self.columns, dtype=np.float64).reshape(len(self.columns), -1).T
 
 
-def _bond_rows(mol: Chem.Mol) -> list[tuple]:
-    return [
-        (
-            b.GetBeginAtomIdx(),
-            b.GetEndAtomIdx(),
-            b.GetBondType(),
-            b.GetIsConjugated(),
-            b.IsInRing(),
-            b.GetStereo(),
-            b.GetBondDir(),
-        )
-        for b in mol.GetBonds()
-    ]
+def _props(features: Sequence[Feature]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(f.prop for f in features))
 
 
 def _rejection_reason(smiles: str) -> str:
@@ -292,11 +295,11 @@ class MoleculeFeaturizer:
 
     @cached_property
     def _atom_encoder(self) -> Encoder:
-        return Encoder(self.atoms.features, ATOM_PROPS)
+        return Encoder(self.atoms.features, _props(self.atoms.features))
 
     @cached_property
     def _bond_encoder(self) -> Encoder:
-        return Encoder(self.bonds.features, BOND_PROPS)
+        return Encoder(self.bonds.features, _props(self.bonds.features))
 
     def molecule(self, item: str | Chem.Mol) -> Chem.Mol:
         """Parse and prepare one input (a new Mol; the caller's is never modified)."""
@@ -344,8 +347,12 @@ class MoleculeFeaturizer:
         errors
             One entry per input: None, or the error that input raised.
         """
-        atom_rows: list[tuple] = []
-        bond_rows: list[tuple] = []
+        atom_props, bond_props = _props(self.atoms.features), _props(self.bonds.features)
+        # degree and ring membership of atoms follow from the bonds: no per-atom call
+        fetched_atom = [p for p in atom_props if p not in ("degree", "in_ring")]
+        fetched_bond = ["begin", "end", *dict.fromkeys([*bond_props, "in_ring"])]
+        atom_columns = _Columns(fetched_atom, ATOM_GETTERS)
+        bond_columns = _Columns(fetched_bond, _BOND_AND_END_GETTERS)
         node_counts: list[int] = []
         bond_counts: list[int] = []
         positions: list[np.ndarray] = []
@@ -357,22 +364,33 @@ class MoleculeFeaturizer:
                 except FeaturizationError as exc:
                     errors.append(exc)
                     continue
-                atoms, bonds = _atom_rows(mol), _bond_rows(mol)
-                atom_rows += atoms
-                bond_rows += bonds
+                atoms = list(map(mol.GetAtomWithIdx, range(mol.GetNumAtoms())))
+                bonds = list(map(mol.GetBondWithIdx, range(mol.GetNumBonds())))
+                atom_columns.add(atoms)
+                bond_columns.add(bonds)
                 node_counts.append(len(atoms))
                 bond_counts.append(len(bonds))
                 if self.conformer:
                     positions.append(mol.GetConformer().GetPositions())
                 errors.append(None)
-        atoms_raw = np.array(atom_rows, dtype=np.float64).reshape(-1, len(ATOM_PROPS))
-        bonds_raw = np.array(bond_rows, dtype=np.float64).reshape(-1, 2 + len(BOND_PROPS))
-        ends = bonds_raw[:, :2].astype(np.int64)
+        bonds_raw = dict(zip(fetched_bond, bond_columns.matrix().T, strict=True))
+        bond_ends = np.stack([bonds_raw["begin"], bonds_raw["end"]], axis=1).astype(np.int64)
+        atoms_raw = dict(zip(fetched_atom, atom_columns.matrix().T, strict=True))
+        num_atoms = sum(node_counts)
+        offsets = np.cumsum(node_counts) - np.array(node_counts, dtype=np.int64)
+        global_ends = bond_ends + np.repeat(offsets, bond_counts).astype(np.int64)[:, None]
+        atoms_raw["degree"] = np.bincount(global_ends.ravel(), minlength=num_atoms)
+        ring_ends = global_ends[bonds_raw["in_ring"] > 0].ravel()
+        atoms_raw["in_ring"] = np.bincount(ring_ends, minlength=num_atoms) > 0
+        atom_matrix = np.column_stack([atoms_raw[p] for p in atom_props]).astype(np.float64)
+        bond_matrix = np.column_stack([bonds_raw[p] for p in bond_props]).reshape(
+            -1, len(bond_props)
+        )
         arrays = {
-            "x": self._atom_encoder(atoms_raw),
-            "src": ends.reshape(-1),
-            "dst": ends[:, ::-1].reshape(-1),
-            "edge_attr": np.repeat(self._bond_encoder(bonds_raw[:, 2:]), 2, axis=0),
+            "x": self._atom_encoder(atom_matrix.reshape(num_atoms, len(atom_props))),
+            "src": bond_ends.reshape(-1),
+            "dst": bond_ends[:, ::-1].reshape(-1),
+            "edge_attr": np.repeat(self._bond_encoder(bond_matrix), 2, axis=0),
             "node_counts": np.array(node_counts, dtype=np.int64),
             "edge_counts": 2 * np.array(bond_counts, dtype=np.int64),
         }
