@@ -20,7 +20,8 @@ class GraphBatch:
     x: ``[N, node_dim]`` node features; src, dst: ``[E]`` int64 edge endpoints (global
     node indices); edge_attr: ``[E, edge_dim]``; batch: ``[N]`` int64 graph of each node;
     pos: ``[N, 3]`` coordinates in Å or None; y: ``[G, T]`` targets (0 where missing) or
-    None; y_mask: ``[G, T]`` bool, True where a label exists.
+    None; y_mask: ``[G, T]`` bool, True where a label exists; node_mask: ``[N]`` bool,
+    False for padding nodes (only in padded batches, see :class:`molgraph.packed.Padding`).
     """
 
     x: Tensor
@@ -32,6 +33,7 @@ class GraphBatch:
     pos: Tensor | None = None
     y: Tensor | None = None
     y_mask: Tensor | None = None
+    node_mask: Tensor | None = None
 
     @property
     def num_nodes(self) -> int:

@@ -146,7 +146,13 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, flo
         logger=CSVLogger(run_dir, name="", version=""),
         default_root_dir=str(run_dir),
     )
-    datamodule = GraphDataModule(dataset, split, batch_size=cfg.batch_size, seed=cfg.seed)
+    datamodule = GraphDataModule(
+        dataset,
+        split,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        pad_train_batches=model.cuda_graphs,
+    )
     return fit_and_report(model, datamodule, trainer, run_dir)
 
 

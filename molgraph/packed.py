@@ -15,12 +15,34 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from molgraph.batch import GraphBatch
 from molgraph.graphs import EDGE_FEATURES, NODE_FEATURES, NODE_POSITIONS, DGLGraph, dgl
 
 _NODE_COUNTS, _EDGE_COUNTS = "_node_counts", "_edge_counts"
+
+
+@dataclass(frozen=True)
+class Padding:
+    """Fixed batch sizes, so that one captured CUDA graph serves many batches.
+
+    Node and edge counts are rounded up to multiples (with at least one padding node),
+    and the graph count is fixed at ``graphs`` (the last graph holds the padding
+    nodes; its label and every padding graph's are missing).
+    """
+
+    graphs: int
+    node_multiple: int = 512
+    edge_multiple: int = 1024
+
+    def sizes(self, num_nodes: int, num_edges: int, num_graphs: int) -> tuple[int, int, int]:
+        if num_graphs >= self.graphs:
+            raise ValueError(f"{num_graphs} graphs do not fit a padding of {self.graphs}")
+        nodes = -(-(num_nodes + 1) // self.node_multiple) * self.node_multiple
+        edges = -(-max(num_edges, 1) // self.edge_multiple) * self.edge_multiple
+        return nodes, edges, self.graphs
 
 
 def _exclusive_cumsum(counts: Tensor) -> Tensor:
@@ -123,34 +145,63 @@ class PackedGraphs:
         )
         return node_index, edge_index, edge_base, graph_of_node
 
-    def batch(self, indices: Tensor | Sequence[int], y: Tensor | None = None) -> GraphBatch:
+    def batch(
+        self,
+        indices: Tensor | Sequence[int],
+        y: Tensor | None = None,
+        padding: Padding | None = None,
+    ) -> GraphBatch:
         """The graphs ``indices`` as one GraphBatch on this collection's device.
 
         ``y`` is ``[len(self), T]`` with NaN for missing labels, on the same device.
         The batch is planned on the CPU and sent in one copy, so no GPU sync is needed.
+        With ``padding``, the batch is padded to fixed sizes (see :class:`Padding`).
         """
         indices = torch.as_tensor(indices, dtype=torch.long).cpu()
-        plan = self._plan(indices)
-        sizes = [len(p) for p in plan] + [len(indices)]
-        flat = torch.cat([*plan, indices])
+        node_index, edge_index, edge_base, graph_of_node = self._plan(indices)
+        num_nodes, num_edges, num_graphs = len(node_index), len(edge_index), len(indices)
+        if padding is not None:
+            num_nodes, num_edges, num_graphs = padding.sizes(num_nodes, num_edges, num_graphs)
+            # padding nodes form the last graph; padding edges are loops on the last node
+            graph_of_node = F.pad(
+                graph_of_node, (0, num_nodes - len(node_index)), value=num_graphs - 1
+            )
+        plan = [node_index, edge_index, edge_base, graph_of_node, indices]
+        flat = torch.cat(plan)
         if self.device.type == "cuda":
             flat = flat.pin_memory().to(self.device, non_blocking=True)
-        node_index, edge_index, edge_base, graph_of_node, graph_index = flat.split(sizes)
+        node_index, edge_index, edge_base, graph_of_node, graph_index = flat.split(
+            [len(p) for p in plan]
+        )
+        x, pos = self.x[node_index], None if self.pos is None else self.pos[node_index]
+        src, dst = self.src[edge_index] + edge_base, self.dst[edge_index] + edge_base
+        edge_attr, node_mask = self.edge_attr[edge_index], None
         y_mask = None
         if y is not None:
             y = y[graph_index]
+        if padding is not None:
+            n_pad, e_pad = num_nodes - len(node_index), num_edges - len(edge_index)
+            node_mask = F.pad(torch.ones_like(node_index, dtype=torch.bool), (0, n_pad))
+            x, edge_attr = F.pad(x, (0, 0, 0, n_pad)), F.pad(edge_attr, (0, 0, 0, e_pad))
+            pos = None if pos is None else F.pad(pos, (0, 0, 0, n_pad))
+            src = F.pad(src, (0, e_pad), value=num_nodes - 1)
+            dst = F.pad(dst, (0, e_pad), value=num_nodes - 1)
+            if y is not None:
+                y = F.pad(y, (0, 0, 0, num_graphs - len(graph_index)), value=float("nan"))
+        if y is not None:
             y_mask = ~torch.isnan(y)
             y = torch.nan_to_num(y, nan=0.0)
         return GraphBatch(
-            x=self.x[node_index],
-            src=self.src[edge_index] + edge_base,
-            dst=self.dst[edge_index] + edge_base,
-            edge_attr=self.edge_attr[edge_index],
+            x=x,
+            src=src,
+            dst=dst,
+            edge_attr=edge_attr,
             batch=graph_of_node,
-            num_graphs=len(indices),
-            pos=None if self.pos is None else self.pos[node_index],
+            num_graphs=num_graphs,
+            pos=pos,
             y=y,
             y_mask=y_mask,
+            node_mask=node_mask,
         )
 
     def subset(self, indices: Tensor | Sequence[int]) -> PackedGraphs:

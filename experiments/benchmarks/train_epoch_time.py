@@ -1,8 +1,9 @@
 """Training time per epoch on HIV: GINE (5 x 300, mean readout), batch size 256, 80% train.
 
 Prints featurization time, then per-epoch wall time of molgraph's Lightning training path
-(validation off) and of a bare PyTorch loop over the same batches, on the device given,
-with the GPU's utilisation sampled by nvidia-smi while the Lightning epochs run.
+(validation off; fused AdamW and TF32 matmuls as in conf/model/default.yaml), on the
+device given; on CUDA both eagerly and with captured CUDA graphs (`model.cuda_graphs`),
+with the GPU's utilisation sampled by nvidia-smi while the epochs run.
 
     python experiments/benchmarks/train_epoch_time.py --device cpu --epochs 2
     python experiments/benchmarks/train_epoch_time.py --device cuda --epochs 6
@@ -16,13 +17,14 @@ import statistics
 import subprocess
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
 
-from molgraph.data import GraphDataModule, GraphLoader, MoleculeCSV, RandomSplit, load_molecule_csv
+from molgraph.data import GraphDataModule, MoleculeCSV, RandomSplit, load_molecule_csv
 from molgraph.featurize import MoleculeFeaturizer
 from molgraph.models import MLPHead, PropertyModel, Task
 from molgraph.nn import GINEncoder
@@ -63,34 +65,43 @@ def gpu_sampler() -> subprocess.Popen | None:
     )
 
 
-def build_model(featurizer: MoleculeFeaturizer, task: Task) -> PropertyModel:
+def build_model(featurizer: MoleculeFeaturizer, task: Task, cuda_graphs: bool) -> PropertyModel:
     encoder = GINEncoder(
         featurizer.node_dim, featurizer.edge_dim, hidden_dim=300, num_layers=5, readout="mean"
     )
     head = MLPHead(encoder.out_dim, len(task.names), hidden_dim=300)
-    return PropertyModel(encoder, head, task)
+    optimizer = partial(torch.optim.AdamW, lr=1e-3, fused=True)
+    return PropertyModel(encoder, head, task, optimizer=optimizer, cuda_graphs=cuda_graphs)
 
 
-def bare_loop(
-    model: PropertyModel, loader: GraphLoader, epochs: int, device: torch.device
-) -> list[float]:
-    model = model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    times = []
-    for _ in range(epochs):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        for batch in loader:
-            batch = batch.to(device, non_blocking=True)
-            loss = model._loss(batch, model(batch))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return times
+def timed_fit(
+    dataset, split, featurizer, task, args, cuda_graphs: bool
+) -> tuple[list[float], list[float], float]:
+    """Epoch times, GPU utilisation samples and the last epoch's mean training loss."""
+    L.seed_everything(0, verbose=False)
+    model = build_model(featurizer, task, cuda_graphs)
+    datamodule = GraphDataModule(
+        dataset, split, batch_size=args.batch_size, seed=0, pad_train_batches=cuda_graphs
+    )
+    timer = EpochTimer()
+    trainer = L.Trainer(
+        accelerator="gpu" if args.device.startswith("cuda") else "cpu",
+        devices=1,
+        max_epochs=args.epochs,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+    )
+    sampler = gpu_sampler() if args.device.startswith("cuda") else None
+    trainer.fit(model, datamodule)
+    utilisation: list[float] = []
+    if sampler is not None:
+        sampler.terminate()
+        utilisation = [float(x) for x in sampler.stdout.read().split() if x.strip()]
+    return timer.times, utilisation, float(trainer.callback_metrics["train/loss"])
 
 
 def main() -> None:
@@ -122,46 +133,24 @@ def main() -> None:
     )
 
     task = Task("classification", ("HIV_active",))
-    L.seed_everything(0, verbose=False)
-    model = build_model(featurizer, task)
-    datamodule = GraphDataModule(dataset, split, batch_size=args.batch_size, seed=0)
-    timer = EpochTimer()
-    trainer = L.Trainer(
-        accelerator="gpu" if device.type == "cuda" else "cpu",
-        devices=1,
-        max_epochs=args.epochs,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[timer],
-    )
-    sampler = gpu_sampler() if device.type == "cuda" else None
-    trainer.fit(model, datamodule)
-    utilisation = []
-    if sampler is not None:
-        sampler.terminate()
-        utilisation = [float(x) for x in sampler.stdout.read().split() if x.strip()]
-
-    data = datamodule.dataset  # already on the device when it is a GPU
-    loader = GraphLoader(data, split.train, args.batch_size, shuffle=True, seed=0)
-    bare = bare_loop(build_model(featurizer, task), loader, max(2, args.epochs // 2), device)
-
-    steady = timer.times[1:] or timer.times
-    print(f"batches per epoch: {len(loader)} (batch size {args.batch_size})")
-    print(f"Lightning epochs (s): {', '.join(f'{t:.3f}' for t in timer.times)}")
-    print(f"  median after the first: {statistics.median(steady):.3f} s/epoch")
-    print(
-        f"bare PyTorch loop epochs (s): {', '.join(f'{t:.3f}' for t in bare)}; "
-        f"median {statistics.median(bare[1:] or bare):.3f} s/epoch"
-    )
-    if utilisation:
-        busy = np.array(utilisation)
+    torch.set_float32_matmul_precision("high")
+    modes = [False, True] if device.type == "cuda" else [False]
+    for cuda_graphs in modes:
+        times, utilisation, loss = timed_fit(dataset, split, featurizer, task, args, cuda_graphs)
+        steady = times[1:] or times
         print(
-            f"GPU utilisation during Lightning training (nvidia-smi, 100 ms samples): "
-            f"mean {busy.mean():.0f}%, median {np.median(busy):.0f}% over {len(busy)} samples"
+            f"{'CUDA graphs' if cuda_graphs else 'eager'}: epochs (s) {', '.join(f'{t:.3f}' for t in times)}"
         )
+        print(
+            f"  median after the first: {statistics.median(steady):.3f} s/epoch; "
+            f"last-epoch train loss {loss:.4f}"
+        )
+        if utilisation:
+            busy = np.array(utilisation)
+            print(
+                f"  GPU utilisation (nvidia-smi, 100 ms samples): mean {busy.mean():.0f}%, "
+                f"median {np.median(busy):.0f}% over {len(busy)} samples"
+            )
     if device.type == "cuda":
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB")
 

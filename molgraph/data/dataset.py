@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from molgraph.batch import GraphBatch
 from molgraph.errors import FeaturizationError, MolgraphError
 from molgraph.featurize import MoleculeFeaturizer
-from molgraph.packed import PackedGraphs
+from molgraph.packed import PackedGraphs, Padding
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,8 @@ class MoleculeDataset:
     def __len__(self) -> int:
         return len(self.graphs)
 
-    def batch(self, indices: Tensor | Sequence[int]) -> GraphBatch:
-        return self.graphs.batch(indices, self.y)
+    def batch(self, indices: Tensor | Sequence[int], padding: Padding | None = None) -> GraphBatch:
+        return self.graphs.batch(indices, self.y, padding)
 
     def to(self, device: torch.device | str) -> MoleculeDataset:
         return replace(self, graphs=self.graphs.to(device), y=self.y.to(device))

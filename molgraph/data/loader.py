@@ -12,6 +12,7 @@ import torch
 from molgraph.batch import GraphBatch
 from molgraph.data.dataset import MoleculeDataset
 from molgraph.data.splits import SplitIndices
+from molgraph.packed import Padding
 
 
 class GraphLoader:
@@ -31,8 +32,10 @@ class GraphLoader:
         shuffle: bool = False,
         seed: int = 0,
         drop_last: bool = False,
+        padding: Padding | None = None,
     ) -> None:
         self.dataset = dataset
+        self.padding = padding
         self.indices = np.asarray(indices, dtype=np.int64)
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -67,14 +70,15 @@ class GraphLoader:
         self.epoch += 1
         bounds = self._bounds(len(order))
         for start, end in itertools.pairwise(bounds):
-            yield self.dataset.batch(order[start:end])
+            yield self.dataset.batch(order[start:end], self.padding)
 
 
 class GraphDataModule(L.LightningDataModule):
     """Train/val/test loaders over one dataset and its split.
 
     With ``data_on_device`` the packed dataset is moved once to the training device (a
-    GPU), and batches are formed there.
+    GPU), and batches are formed there. With ``pad_train_batches``, training batches on a
+    GPU are padded to a few fixed sizes (for CUDA graphs, see ``PropertyModel``).
     """
 
     def __init__(
@@ -85,8 +89,11 @@ class GraphDataModule(L.LightningDataModule):
         eval_batch_size: int = 1024,
         seed: int = 0,
         data_on_device: bool = True,
+        pad_train_batches: bool = False,
     ) -> None:
         super().__init__()
+        self.pad_train_batches = pad_train_batches
+        self.padding: Padding | None = None
         self.dataset = dataset
         self.split = split
         self.batch_size = batch_size
@@ -96,12 +103,20 @@ class GraphDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         device = self.trainer.strategy.root_device if self.trainer is not None else None
-        if self.data_on_device and device is not None and device.type == "cuda":
+        on_gpu = device is not None and device.type == "cuda"
+        if self.data_on_device and on_gpu:
             self.dataset = self.dataset.to(device)
+        if self.pad_train_batches and on_gpu:
+            self.padding = Padding(graphs=self.batch_size + 1)
 
     def train_dataloader(self) -> GraphLoader:
         return GraphLoader(
-            self.dataset, self.split.train, self.batch_size, shuffle=True, seed=self.seed
+            self.dataset,
+            self.split.train,
+            self.batch_size,
+            shuffle=True,
+            seed=self.seed,
+            padding=self.padding,
         )
 
     def val_dataloader(self) -> GraphLoader:

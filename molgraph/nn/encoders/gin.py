@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import Tensor, nn
 
 from molgraph.batch import GraphBatch
 from molgraph.nn.mlp import MLP
+from molgraph.nn.norm import NormKind, apply_norm, make_norm
 from molgraph.nn.output import EncoderOutput
 from molgraph.nn.readout import Readout, ReadoutKind
 from molgraph.nn.scatter import gather, scatter_sum
@@ -70,14 +69,14 @@ class GINEncoder(nn.Module):
         dropout: float = 0.0,
         readout: ReadoutKind = "sum",
         residual: bool = True,
-        norm: Literal["batch", "layer", "none"] = "batch",
+        norm: NormKind = "batch",
     ) -> None:
         super().__init__()
         self.out_dim = hidden_dim
         self.residual = residual
         self.node_proj = nn.Linear(in_node_dim, hidden_dim)
         self.layers = nn.ModuleList(GINEConv(hidden_dim, in_edge_dim) for _ in range(num_layers))
-        self.norms = nn.ModuleList(_norm(norm, hidden_dim) for _ in range(num_layers))
+        self.norms = nn.ModuleList(make_norm(norm, hidden_dim) for _ in range(num_layers))
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.readout = Readout(readout)
 
@@ -85,19 +84,11 @@ class GINEncoder(nn.Module):
         h = self.node_proj(batch.x)
         last = len(self.layers) - 1
         for i, (conv, norm) in enumerate(zip(self.layers, self.norms, strict=True)):
-            update = norm(conv(h, batch.src, batch.dst, batch.edge_attr))
+            update = apply_norm(
+                norm, conv(h, batch.src, batch.dst, batch.edge_attr), batch.node_mask
+            )
             if i < last:
                 update = torch.relu(update)
             update = self.dropout(update)
             h = h + update if self.residual else update
         return EncoderOutput(node=h, graph=self.readout(h, batch.batch, batch.num_graphs))
-
-
-def _norm(kind: str, dim: int) -> nn.Module:
-    if kind == "batch":
-        return nn.BatchNorm1d(dim)
-    if kind == "layer":
-        return nn.LayerNorm(dim)
-    if kind == "none":
-        return nn.Identity()
-    raise ValueError(f"unknown norm {kind!r}; choose batch, layer or none")

@@ -1,0 +1,122 @@
+"""Padded batches (fixed sizes for CUDA graphs) give the same results for the real graphs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from molgraph.featurize import MoleculeFeaturizer
+from molgraph.models import MLPHead, PropertyModel, Task
+from molgraph.nn import GINEncoder
+from molgraph.nn.norm import MaskedBatchNorm1d
+from molgraph.packed import Padding
+
+
+@pytest.fixture(scope="module")
+def packed_esol(esol: pd.DataFrame):
+    featurizer = MoleculeFeaturizer()
+    y = torch.tensor(esol.iloc[:40, :].filter(like="measured").to_numpy(), dtype=torch.float32)
+    return featurizer, featurizer.packed(esol["smiles"].tolist()[:40]), y
+
+
+def test_padding_sizes_round_up_and_leave_a_padding_node() -> None:
+    padding = Padding(graphs=9, node_multiple=64, edge_multiple=128)
+    assert padding.sizes(64, 0, 8) == (128, 128, 9)  # 64 real nodes need one more
+    assert padding.sizes(63, 129, 3) == (64, 256, 9)
+    with pytest.raises(ValueError, match="do not fit"):
+        padding.sizes(10, 10, 9)
+
+
+def test_padded_batch_layout(packed_esol) -> None:
+    _, graphs, y = packed_esol
+    indices = [3, 17, 5, 0]
+    plain = graphs.batch(indices, y)
+    padded = graphs.batch(indices, y, Padding(graphs=6, node_multiple=32, edge_multiple=32))
+    n, e = plain.num_nodes, plain.num_edges
+    assert padded.num_nodes % 32 == 0 and padded.num_nodes > n
+    assert padded.num_edges % 32 == 0 and padded.num_edges >= e
+    assert padded.num_graphs == 6
+    assert torch.equal(padded.x[:n], plain.x) and padded.x[n:].abs().sum() == 0
+    assert torch.equal(padded.src[:e], plain.src) and torch.equal(padded.dst[:e], plain.dst)
+    assert (padded.src[e:] == padded.num_nodes - 1).all()  # loops on the last padding node
+    assert torch.equal(padded.node_mask, torch.arange(padded.num_nodes) < n)
+    assert (padded.batch[n:] == 5).all()  # padding nodes form the last graph
+    assert torch.equal(padded.y[:4], plain.y) and not padded.y_mask[4:].any()
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_encoder_on_padded_batch_matches_plain_batch(packed_esol, training: bool) -> None:
+    featurizer, graphs, y = packed_esol
+    torch.manual_seed(0)
+    encoder = GINEncoder(featurizer.node_dim, featurizer.edge_dim, hidden_dim=32, num_layers=3)
+    encoder.double().train(training)
+    indices = list(range(0, 40, 3))
+    plain = graphs.batch(indices, y).with_dtype(torch.float64)
+    padded = graphs.batch(indices, y, Padding(graphs=16, node_multiple=64)).with_dtype(
+        torch.float64
+    )
+    # masked batch norm: padding nodes change neither the statistics nor the real nodes
+    out_plain, out_padded = encoder(plain), encoder(padded)
+    assert torch.allclose(out_padded.graph[: len(indices)], out_plain.graph, atol=1e-10)
+    assert torch.allclose(out_padded.node[: plain.num_nodes], out_plain.node, atol=1e-10)
+
+
+def test_masked_batch_norm_running_statistics_match_batch_norm() -> None:
+    torch.manual_seed(0)
+    masked, reference = MaskedBatchNorm1d(5).double(), torch.nn.BatchNorm1d(5).double()
+    h = torch.randn(12, 5, dtype=torch.float64)
+    padded = torch.cat([h, 100 * torch.randn(4, 5, dtype=torch.float64)])
+    mask = torch.arange(16) < 12
+    for _ in range(3):
+        assert torch.allclose(masked(padded, mask)[:12], reference(h), atol=1e-12)
+    assert torch.allclose(masked.running_mean, reference.running_mean, atol=1e-12)
+    assert torch.allclose(masked.running_var, reference.running_var, atol=1e-12)
+    assert int(masked.num_batches_tracked) == 3
+
+
+def test_padded_loss_equals_plain_loss(packed_esol) -> None:
+    featurizer, graphs, y = packed_esol
+    torch.manual_seed(0)
+    encoder = GINEncoder(featurizer.node_dim, featurizer.edge_dim, hidden_dim=16, num_layers=2)
+    model = PropertyModel(encoder, MLPHead(16, 1, hidden_dim=16), Task("regression", ("y",)))
+    model.double().train()
+    plain = graphs.batch(range(10), y).with_dtype(torch.float64)
+    padded = graphs.batch(range(10), y, Padding(graphs=12)).with_dtype(torch.float64)
+    loss_plain = model._loss(plain, model(plain))
+    loss_padded = model._loss(padded, model(padded))
+    assert torch.allclose(loss_plain, loss_padded, atol=1e-12)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+def test_cuda_graph_step_matches_eager_step(packed_esol) -> None:
+    featurizer, graphs, y = packed_esol
+    device = torch.device("cuda")
+    graphs, y = graphs.to(device), y.to(device)
+
+    def model() -> PropertyModel:
+        torch.manual_seed(0)
+        encoder = GINEncoder(featurizer.node_dim, featurizer.edge_dim, hidden_dim=32)
+        return PropertyModel(encoder, MLPHead(32, 1, hidden_dim=32), Task("regression", ("y",)))
+
+    eager, graphed = model().to(device).train(), model().to(device).train()
+    graphed.cuda_graphs = True
+    padding = Padding(graphs=17, node_multiple=256, edge_multiple=512)
+    for step, start in enumerate(range(0, 40, 16)):
+        batch = graphs.batch(range(start, min(start + 16, 40)), y, padding)
+        losses = []
+        for m in (eager, graphed):
+            m.zero_grad()
+            loss = m._loss(batch, m._training_output(batch))
+            loss.backward()
+            losses.append(loss.detach())
+        assert torch.allclose(losses[0], losses[1], rtol=1e-4), step
+        for (name, a), b in zip(eager.named_parameters(), graphed.parameters(), strict=True):
+            # biases before batch norm have a zero gradient in exact arithmetic: the
+            # float noise there is judged against the largest gradient entry
+            scale = max(1.0, float(a.grad.abs().max()))
+            assert torch.allclose(a.grad, b.grad, rtol=1e-3, atol=1e-5 * scale), name
+    assert len(graphed._graphed) >= 1
+    for a, b in zip(eager.buffers(), graphed.buffers(), strict=True):
+        assert torch.allclose(a.float(), b.float(), rtol=1e-4, atol=1e-6)
