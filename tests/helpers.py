@@ -12,6 +12,17 @@ from molgraph.batch import GraphBatch
 
 ESOL_TARGET = "measured log solubility in mols per litre"
 
+#: Hydra overrides that make a training run take seconds (tests only).
+TINY_TRAINING = (
+    "trainer.max_epochs=2",
+    "+trainer.limit_train_batches=4",
+    "trainer.enable_progress_bar=false",
+    "encoder.hidden_dim=32",
+    "encoder.num_layers=2",
+    "model.head.hidden_dim=32",
+    "num_workers=1",
+)
+
 
 @dataclass(frozen=True)
 class SmilesFixtures:

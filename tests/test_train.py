@@ -9,27 +9,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import ESOL_TARGET, TINY_TRAINING
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 from molgraph.builder import config_dir, embedded_dataset, train_from_config
 
-ESOL_TARGET = "measured log solubility in mols per litre"
-MAX_EPOCHS = 2
-TINY = (
-    f"trainer.max_epochs={MAX_EPOCHS}",
-    "+trainer.limit_train_batches=4",
-    "trainer.enable_progress_bar=false",
-    "encoder.hidden_dim=32",
-    "encoder.num_layers=2",
-    "model.head.hidden_dim=32",
-    "num_workers=1",
-)
+MAX_EPOCHS = 2  # as in TINY_TRAINING
 
 
 def _compose(cache: Path, *overrides: str) -> DictConfig:
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return compose("train", overrides=[*TINY, f"cache_dir={cache}", *overrides])
+        return compose("train", overrides=[*TINY_TRAINING, f"cache_dir={cache}", *overrides])
 
 
 def _json(path: Path) -> dict:

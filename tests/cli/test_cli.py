@@ -10,21 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import ESOL_TARGET, TINY_TRAINING
 
 from molgraph.cli.main import main
 from molgraph.io import read_molecules
 from molgraph.predict import load_model, predict_items
 
-ESOL_TARGET = "measured log solubility in mols per litre"
-TINY = (
-    "trainer.max_epochs=2",
-    "+trainer.limit_train_batches=4",
-    "trainer.enable_progress_bar=false",
-    "encoder.hidden_dim=32",
-    "encoder.num_layers=2",
-    "model.head.hidden_dim=32",
-    "num_workers=1",
-)
 # Six rows in a fixed order, two of them unusable: one unparseable, one empty.
 ROWS = [
     ("m1", "CCO"),
@@ -48,7 +39,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path]:
         patch.setenv("MOLGRAPH_CACHE", str(root / "cache"))
         patch.setenv("MOLGRAPH_OUTPUTS", str(root / "outputs"))
         patch.setattr(sys, "argv", list(sys.argv))  # the train command replaces it
-        code = main(["train", f"hydra.run.dir={run_dir}", *TINY])
+        code = main(["train", f"hydra.run.dir={run_dir}", *TINY_TRAINING])
     return code, run_dir
 
 
