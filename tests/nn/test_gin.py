@@ -20,7 +20,7 @@ from molgraph.nn import GINEncoder
 from molgraph.packed import PackedGraphs
 
 HIDDEN = 32
-READOUTS = ("sum", "mean", "max")
+READOUTS = ("sum", "mean", "max", "attention", "set2set")
 NORMS = ("batch", "layer", "none")
 # a few ESOL molecules plus a single atom, a salt (two edgeless one-atom graphs in one)
 # and an aromatic ring

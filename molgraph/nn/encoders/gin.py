@@ -51,7 +51,8 @@ class GINEncoder(nn.Module):
     hidden_dim, num_layers, dropout
         Width, depth and dropout after each layer.
     readout
-        ``sum`` (GIN's choice: keeps graph size information), ``mean`` or ``max``.
+        ``sum`` (GIN's choice: keeps graph size information), ``mean``, ``max``,
+        ``attention`` (gated) or ``set2set``.
     residual
         Add each layer's input to its output.
     norm
@@ -72,13 +73,13 @@ class GINEncoder(nn.Module):
         norm: NormKind = "batch",
     ) -> None:
         super().__init__()
-        self.out_dim = hidden_dim
+        self.readout = Readout(readout, hidden_dim)
+        self.out_dim = self.readout.out_dim
         self.residual = residual
         self.node_proj = nn.Linear(in_node_dim, hidden_dim)
         self.layers = nn.ModuleList(GINEConv(hidden_dim, in_edge_dim) for _ in range(num_layers))
         self.norms = nn.ModuleList(make_norm(norm, hidden_dim) for _ in range(num_layers))
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.readout = Readout(readout)
 
     def forward(self, batch: GraphBatch) -> EncoderOutput:
         h = self.node_proj(batch.x)
