@@ -150,9 +150,10 @@ def test_output_shapes(batch: GraphBatch, readout: str) -> None:
     encoder = make_encoder(batch, readout)
     with torch.no_grad():
         out = encoder(batch)
-    assert encoder.out_dim == HIDDEN
+    width = 2 * HIDDEN if readout == "set2set" else HIDDEN  # Set2Set concatenates [q, r]
+    assert encoder.out_dim == width
     assert out.node.shape == (batch.num_nodes, HIDDEN)
-    assert out.graph.shape == (batch.num_graphs, HIDDEN) == (11, HIDDEN)
+    assert out.graph.shape == (batch.num_graphs, width) == (11, width)
     assert out.node.dtype == out.graph.dtype == torch.float64
     assert out.pos is None
 
