@@ -48,7 +48,9 @@ def batch(packed: PackedGraphs) -> GraphBatch:
     return packed.batch(range(len(packed))).with_dtype(torch.float64)
 
 
-def make_encoder(batch: GraphBatch, readout: str = "sum", norm: str = "batch") -> GINEncoder:
+def make_encoder(
+    batch: GraphBatch, readout: str = "sum", norm: str = "batch", virtual_node: bool = False
+) -> GINEncoder:
     """A float64 encoder in eval mode whose batch-norm statistics are not the defaults."""
     torch.manual_seed(0)
     encoder = GINEncoder(
@@ -59,6 +61,7 @@ def make_encoder(batch: GraphBatch, readout: str = "sum", norm: str = "batch") -
         dropout=0.2,
         readout=readout,
         norm=norm,
+        virtual_node=virtual_node,
     ).double()
     with torch.no_grad():  # a few training-mode passes move the running mean and variance
         for _ in range(3):
@@ -86,18 +89,24 @@ def test_node_permutation_leaves_graph_output(batch: GraphBatch, readout: str, n
             )
 
 
+@pytest.mark.parametrize("virtual_node", [False, True])
 @pytest.mark.parametrize("readout", READOUTS)
-def test_node_permutation_across_graphs(batch: GraphBatch, readout: str) -> None:
+def test_node_permutation_across_graphs(
+    batch: GraphBatch, readout: str, virtual_node: bool
+) -> None:
     # a permutation mixing graphs: graph membership travels with the node via batch.batch
-    encoder = make_encoder(batch, readout)
+    encoder = make_encoder(batch, readout, virtual_node=virtual_node)
     perm = torch.randperm(batch.num_nodes, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         assert_invariant(graph_output(encoder), batch, permute_batch_nodes(batch, perm), 1e-10)
 
 
+@pytest.mark.parametrize("virtual_node", [False, True])
 @pytest.mark.parametrize("readout", READOUTS)
-def test_edge_permutation_leaves_graph_output(batch: GraphBatch, readout: str) -> None:
-    encoder = make_encoder(batch, readout)
+def test_edge_permutation_leaves_graph_output(
+    batch: GraphBatch, readout: str, virtual_node: bool
+) -> None:
+    encoder = make_encoder(batch, readout, virtual_node=virtual_node)
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for _ in range(3):
@@ -107,11 +116,12 @@ def test_edge_permutation_leaves_graph_output(batch: GraphBatch, readout: str) -
             assert_invariant(lambda b: encoder(b).node, batch, permuted, atol=1e-10)
 
 
+@pytest.mark.parametrize("virtual_node", [False, True])
 @pytest.mark.parametrize("readout", READOUTS)
 def test_graph_alone_equals_graph_in_batch(
-    packed: PackedGraphs, batch: GraphBatch, readout: str
+    packed: PackedGraphs, batch: GraphBatch, readout: str, virtual_node: bool
 ) -> None:
-    encoder = make_encoder(batch, readout)
+    encoder = make_encoder(batch, readout, virtual_node=virtual_node)
     with torch.no_grad():
         together = encoder(batch)
         starts = torch.cumsum(packed.node_counts, 0) - packed.node_counts

@@ -42,7 +42,7 @@ class GINEConv(nn.Module):
 
 
 class GINEncoder(nn.Module):
-    """Stack of GINE layers over a GraphBatch, with normalisation, residuals and a readout.
+    r"""Stack of GINE layers over a GraphBatch, with normalisation, residuals and a readout.
 
     Parameters
     ----------
@@ -57,6 +57,11 @@ class GINEncoder(nn.Module):
         Add each layer's input to its output.
     norm
         ``batch``, ``layer`` or ``none`` after each layer.
+    virtual_node
+        Add a virtual node per graph, connected to every node (GIN+VN of the OGB
+        baselines, after Gilmer et al. 2017): before each layer its state is added to
+        every node; after each layer but the last it is updated as
+        :math:`v \leftarrow v + \mathrm{MLP}(v + \sum_{i \in G} h_i)`.
     """
 
     requires_positions = False
@@ -71,6 +76,7 @@ class GINEncoder(nn.Module):
         readout: ReadoutKind = "sum",
         residual: bool = True,
         norm: NormKind = "batch",
+        virtual_node: bool = False,
     ) -> None:
         super().__init__()
         self.readout = Readout(readout, hidden_dim)
@@ -80,16 +86,30 @@ class GINEncoder(nn.Module):
         self.layers = nn.ModuleList(GINEConv(hidden_dim, in_edge_dim) for _ in range(num_layers))
         self.norms = nn.ModuleList(make_norm(norm, hidden_dim) for _ in range(num_layers))
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.virtual_node: nn.Parameter | None = None
+        if virtual_node:
+            self.virtual_node = nn.Parameter(torch.zeros(hidden_dim))
+            self.virtual_mlps = nn.ModuleList(
+                MLP(hidden_dim, 2 * hidden_dim, hidden_dim) for _ in range(num_layers - 1)
+            )
 
     def forward(self, batch: GraphBatch) -> EncoderOutput:
         h = self.node_proj(batch.x)
         last = len(self.layers) - 1
+        virtual = None
+        if self.virtual_node is not None:
+            virtual = self.virtual_node.expand(batch.num_graphs, -1)
         for i, (conv, norm) in enumerate(zip(self.layers, self.norms, strict=True)):
+            if virtual is not None:
+                h = h + gather(virtual, batch.batch)
             update = apply_norm(
                 norm, conv(h, batch.src, batch.dst, batch.edge_attr), batch.node_mask
             )
             if i < last:
                 update = torch.relu(update)
             update = self.dropout(update)
+            if virtual is not None and i < last:
+                pooled = scatter_sum(h, batch.batch, batch.num_graphs) + virtual
+                virtual = virtual + self.dropout(self.virtual_mlps[i](pooled))
             h = h + update if self.residual else update
         return EncoderOutput(node=h, graph=self.readout(h, batch.batch, batch.num_graphs))
