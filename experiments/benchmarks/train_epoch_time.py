@@ -1,12 +1,14 @@
-"""Training time per epoch on HIV: GINE (5 x 300, mean readout), batch size 256, 80% train.
+"""Training time per epoch on HIV (80% train split, batch size 256) for each encoder.
 
-Prints featurization time, then per-epoch wall time of molgraph's Lightning training path
-(validation off; fused AdamW and TF32 matmuls as in conf/model/default.yaml), on the
-device given; on CUDA both eagerly and with captured CUDA graphs (`model.cuda_graphs`),
-with the GPU's utilisation sampled by nvidia-smi while the epochs run.
+Each encoder is built from its config in ``conf/encoder/`` (GIN: GINE 5 x 300, mean
+readout); encoders that need coordinates get RDKit conformers. Prints featurization time,
+then per-epoch wall time of molgraph's Lightning training path (validation off; fused
+AdamW and TF32 matmuls as in conf/model/default.yaml), on the device given; on CUDA both
+eagerly and with captured CUDA graphs (``model.cuda_graphs``), with the GPU's utilisation
+sampled by nvidia-smi while the epochs run, and a summary table at the end.
 
     python experiments/benchmarks/train_epoch_time.py --device cpu --epochs 2
-    python experiments/benchmarks/train_epoch_time.py --device cuda --epochs 6
+    python experiments/benchmarks/train_epoch_time.py --device cuda --epochs 6 --encoders gin gcn
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from hydra import compose, initialize_config_dir
 
+from molgraph.builder import build, config_dir
 from molgraph.data import GraphDataModule, MoleculeCSV, RandomSplit, load_molecule_csv
 from molgraph.featurize import MoleculeFeaturizer
 from molgraph.models import MLPHead, PropertyModel, Task
-from molgraph.nn import GINEncoder
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,21 +68,27 @@ def gpu_sampler() -> subprocess.Popen | None:
     )
 
 
-def build_model(featurizer: MoleculeFeaturizer, task: Task, cuda_graphs: bool) -> PropertyModel:
-    encoder = GINEncoder(
-        featurizer.node_dim, featurizer.edge_dim, hidden_dim=300, num_layers=5, readout="mean"
-    )
+def build_encoder(name: str, featurizer: MoleculeFeaturizer) -> torch.nn.Module:
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        cfg = compose("train", overrides=[f"encoder={name}"])
+    return build(cfg.encoder, in_node_dim=featurizer.node_dim, in_edge_dim=featurizer.edge_dim)
+
+
+def build_model(
+    name: str, featurizer: MoleculeFeaturizer, task: Task, cuda_graphs: bool
+) -> PropertyModel:
+    encoder = build_encoder(name, featurizer)
     head = MLPHead(encoder.out_dim, len(task.names), hidden_dim=300)
     optimizer = partial(torch.optim.AdamW, lr=1e-3, fused=True)
     return PropertyModel(encoder, head, task, optimizer=optimizer, cuda_graphs=cuda_graphs)
 
 
 def timed_fit(
-    dataset, split, featurizer, task, args, cuda_graphs: bool
+    name, dataset, split, featurizer, task, args, cuda_graphs: bool
 ) -> tuple[list[float], list[float], float]:
     """Epoch times, GPU utilisation samples and the last epoch's mean training loss."""
     L.seed_everything(0, verbose=False)
-    model = build_model(featurizer, task, cuda_graphs)
+    model = build_model(name, featurizer, task, cuda_graphs)
     datamodule = GraphDataModule(
         dataset, split, batch_size=args.batch_size, seed=0, pad_train_batches=cuda_graphs
     )
@@ -111,46 +120,58 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--cache-dir", default=None)
+    parser.add_argument("--encoders", nargs="+", default=["gin"])
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
 
-    featurizer = MoleculeFeaturizer()
     source = MoleculeCSV(args.csv, ["HIV_active"], task="classification")
     cache = args.cache_dir or tempfile.mkdtemp()
-    start = time.perf_counter()
-    dataset = load_molecule_csv(source, featurizer, cache_dir=cache, progress=False)
-    featurize_s = time.perf_counter() - start
-    split = RandomSplit((0.8, 0.1, 0.1), seed=0)(dataset.smiles, dataset.y.numpy(), dataset.row_ids)
-    n_atoms = int(dataset.graphs.node_counts[torch.from_numpy(split.train)].sum())
     print(
         f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
         f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
     )
-    print(
-        f"HIV: {len(dataset)} graphs ({len(dataset.failures)} failed rows), featurized in "
-        f"{featurize_s:.1f} s; train split {len(split.train)} molecules, {n_atoms} atoms"
-    )
-
     task = Task("classification", ("HIV_active",))
     torch.set_float32_matmul_precision("high")
-    modes = [False, True] if device.type == "cuda" else [False]
-    for cuda_graphs in modes:
-        times, utilisation, loss = timed_fit(dataset, split, featurizer, task, args, cuda_graphs)
-        steady = times[1:] or times
-        print(
-            f"{'CUDA graphs' if cuda_graphs else 'eager'}: epochs (s) {', '.join(f'{t:.3f}' for t in times)}"
-        )
-        print(
-            f"  median after the first: {statistics.median(steady):.3f} s/epoch; "
-            f"last-epoch train loss {loss:.4f}"
-        )
-        if utilisation:
-            busy = np.array(utilisation)
-            print(
-                f"  GPU utilisation (nvidia-smi, 100 ms samples): mean {busy.mean():.0f}%, "
-                f"median {np.median(busy):.0f}% over {len(busy)} samples"
+    loaded: dict[bool, tuple] = {}
+    summary = []
+    for name in args.encoders:
+        featurizer = MoleculeFeaturizer(conformer=True)
+        needs_positions = build_encoder(name, featurizer).requires_positions
+        featurizer = MoleculeFeaturizer(conformer=needs_positions)
+        if needs_positions not in loaded:
+            start = time.perf_counter()
+            dataset = load_molecule_csv(source, featurizer, cache_dir=cache, progress=False)
+            seconds = time.perf_counter() - start
+            split = RandomSplit((0.8, 0.1, 0.1), seed=0)(
+                dataset.smiles, dataset.y.numpy(), dataset.row_ids
             )
+            n_atoms = int(dataset.graphs.node_counts[torch.from_numpy(split.train)].sum())
+            print(
+                f"HIV{' with conformers' if needs_positions else ''}: {len(dataset)} graphs "
+                f"({len(dataset.failures)} failed rows), featurized or loaded in {seconds:.1f} s; "
+                f"train split {len(split.train)} molecules, {n_atoms} atoms"
+            )
+            loaded[needs_positions] = dataset, split
+        dataset, split = loaded[needs_positions]
+        row = {"encoder": name}
+        for cuda_graphs in [False, True] if device.type == "cuda" else [False]:
+            mode = "CUDA graphs" if cuda_graphs else "eager"
+            times, utilisation, loss = timed_fit(
+                name, dataset, split, featurizer, task, args, cuda_graphs
+            )
+            steady = statistics.median(times[1:] or times)
+            busy = f"{np.mean(utilisation):.0f}%" if utilisation else "-"
+            print(
+                f"{name} {mode}: epochs (s) {', '.join(f'{t:.3f}' for t in times)}; median after "
+                f"the first {steady:.3f} s/epoch; last-epoch train loss {loss:.4f}; GPU busy {busy}"
+            )
+            row[mode] = f"{steady:.3f} s ({busy} busy)" if utilisation else f"{steady:.3f} s"
+        summary.append(row)
+    columns = ["encoder", "eager", "CUDA graphs"] if device.type == "cuda" else ["encoder", "eager"]
+    print("\n| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
+    for row in summary:
+        print("| " + " | ".join(row.get(c, "-") for c in columns) + " |")
     if device.type == "cuda":
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB")
 
