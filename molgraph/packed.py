@@ -29,8 +29,9 @@ class Padding:
     """Fixed batch sizes, so that one captured CUDA graph serves many batches.
 
     Node and edge counts are rounded up to multiples (with at least one padding node),
-    and the graph count is fixed at ``graphs`` (the last graph holds the padding
-    nodes; its label and every padding graph's are missing).
+    and the graph count is fixed at ``graphs`` (the last graph holds the padding nodes,
+    whose features are zero; padding edges are self-loops spread over them; the labels of
+    the padding graphs are missing).
     """
 
     graphs: int
@@ -184,8 +185,11 @@ class PackedGraphs:
             node_mask = F.pad(torch.ones_like(node_index, dtype=torch.bool), (0, n_pad))
             x, edge_attr = F.pad(x, (0, 0, 0, n_pad)), F.pad(edge_attr, (0, 0, 0, e_pad))
             pos = None if pos is None else F.pad(pos, (0, 0, 0, n_pad))
-            src = F.pad(src, (0, e_pad), value=num_nodes - 1)
-            dst = F.pad(dst, (0, e_pad), value=num_nodes - 1)
+            # padding edges are loops spread round-robin over the padding nodes, so no
+            # node sums messages from many of them
+            first_pad = len(node_index)
+            loops = first_pad + torch.arange(e_pad, device=src.device) % (num_nodes - first_pad)
+            src, dst = torch.cat([src, loops]), torch.cat([dst, loops])
             if y is not None:
                 y = F.pad(y, (0, 0, 0, num_graphs - len(graph_index)), value=float("nan"))
         if y is not None:

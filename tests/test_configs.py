@@ -72,12 +72,15 @@ def test_featurizer_option(option: str) -> None:
 @pytest.mark.parametrize("option", _options("encoder"))
 def test_encoder_option(option: str) -> None:
     cfg = _compose(f"encoder={option}", "encoder.hidden_dim=16", "encoder.num_layers=2")
-    featurizer = MoleculeFeaturizer()
-    encoder = build(cfg.encoder, in_node_dim=featurizer.node_dim, in_edge_dim=featurizer.edge_dim)
+    plain = MoleculeFeaturizer()
+    encoder = build(cfg.encoder, in_node_dim=plain.node_dim, in_edge_dim=plain.edge_dim)
     assert isinstance(encoder, torch.nn.Module)
-    assert encoder.out_dim == 16
+    # the graph embedding is as wide as the readout makes it (Set2Set doubles it)
+    readout = getattr(encoder, "readout", None)
+    assert encoder.out_dim == (readout.out_dim if readout is not None else 16)
+    featurizer = MoleculeFeaturizer(conformer=encoder.requires_positions)
     batch = featurizer.packed(["CCO", "C"]).batch(torch.arange(2))
-    assert encoder.eval()(batch).graph.shape == (2, 16)
+    assert encoder.eval()(batch).graph.shape == (2, encoder.out_dim)
 
 
 @pytest.mark.parametrize("option", _options("model"))

@@ -39,7 +39,10 @@ def test_padded_batch_layout(packed_esol) -> None:
     assert padded.num_graphs == 6
     assert torch.equal(padded.x[:n], plain.x) and padded.x[n:].abs().sum() == 0
     assert torch.equal(padded.src[:e], plain.src) and torch.equal(padded.dst[:e], plain.dst)
-    assert (padded.src[e:] == padded.num_nodes - 1).all()  # loops on the last padding node
+    # padding edges are self-loops on padding nodes, spread round-robin over them
+    assert torch.equal(padded.src[e:], padded.dst[e:]) and (padded.src[e:] >= n).all()
+    loops_per_node = torch.bincount(padded.src[e:] - n)
+    assert int(loops_per_node.max() - loops_per_node.min()) <= 1
     assert torch.equal(padded.node_mask, torch.arange(padded.num_nodes) < n)
     assert (padded.batch[n:] == 5).all()  # padding nodes form the last graph
     assert torch.equal(padded.y[:4], plain.y) and not padded.y_mask[4:].any()

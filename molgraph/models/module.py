@@ -108,9 +108,10 @@ class PropertyModel(L.LightningModule):
     def _capture(self, batch: GraphBatch) -> Callable:
         # capture runs a few warm-up steps; they must not move the running statistics
         saved = {name: b.clone() for name, b in self.named_buffers()}
+        # the graph keeps its sample inputs as static buffers: give it copies it can own
         graphed = torch.cuda.make_graphed_callables(
             _TensorForward(self.encoder, self.head, batch.num_graphs),
-            _TensorForward.inputs(batch),
+            tuple(t.clone() for t in _TensorForward.inputs(batch)),
         )
         with torch.no_grad():
             for name, b in self.named_buffers():
@@ -191,8 +192,11 @@ class _TensorForward(nn.Module):
     @staticmethod
     def inputs(batch: GraphBatch) -> tuple[Tensor, ...]:
         assert batch.node_mask is not None
-        return (batch.x, batch.src, batch.dst, batch.edge_attr, batch.batch, batch.node_mask)
+        tensors = (batch.x, batch.src, batch.dst, batch.edge_attr, batch.batch, batch.node_mask)
+        return tensors if batch.pos is None else (*tensors, batch.pos)
 
-    def forward(self, x, src, dst, edge_attr, graph, node_mask) -> Tensor:
-        batch = GraphBatch(x, src, dst, edge_attr, graph, self.num_graphs, node_mask=node_mask)
+    def forward(self, x, src, dst, edge_attr, graph, node_mask, pos=None) -> Tensor:
+        batch = GraphBatch(
+            x, src, dst, edge_attr, graph, self.num_graphs, pos=pos, node_mask=node_mask
+        )
         return self.head(self.encoder(batch).graph)

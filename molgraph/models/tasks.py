@@ -62,8 +62,10 @@ class Task:
             per_entry = F.mse_loss(output, target, reduction="none")
         else:
             per_entry = F.binary_cross_entropy_with_logits(output, target, reduction="none")
-        weights = mask.to(per_entry.dtype)
-        return (per_entry * weights).sum() / weights.sum().clamp_min(1.0)
+        # where, not a product: an unlabelled entry (e.g. a padding graph) contributes
+        # exactly zero even if its output is not finite
+        total = torch.where(mask, per_entry, torch.zeros_like(per_entry)).sum()
+        return total / mask.sum().clamp_min(1).to(per_entry.dtype)
 
     def activation(self, output: Tensor) -> Tensor:
         """Model output → prediction in target units (probabilities for classification)."""

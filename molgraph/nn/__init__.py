@@ -1,8 +1,31 @@
 """Neural network layers, written on the shared primitives of :mod:`molgraph.nn.scatter`."""
 
-from molgraph.nn.encoders import GINEncoder
+from molgraph.nn.encoders import (
+    AttentiveFPEncoder,
+    DMPNNEncoder,
+    EGNNEncoder,
+    GATEncoder,
+    GCNEncoder,
+    GINEncoder,
+    GVPEncoder,
+    MPNNEncoder,
+    PaiNNEncoder,
+)
 from molgraph.nn.mlp import MLP
 from molgraph.nn.output import EncoderOutput
 from molgraph.nn.readout import Readout
 
-__all__ = ["MLP", "EncoderOutput", "GINEncoder", "Readout"]
+__all__ = [
+    "MLP",
+    "AttentiveFPEncoder",
+    "DMPNNEncoder",
+    "EGNNEncoder",
+    "EncoderOutput",
+    "GATEncoder",
+    "GCNEncoder",
+    "GINEncoder",
+    "GVPEncoder",
+    "MPNNEncoder",
+    "PaiNNEncoder",
+    "Readout",
+]

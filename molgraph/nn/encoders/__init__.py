@@ -1,5 +1,40 @@
-"""Graph encoders: GraphBatch → EncoderOutput. One file per encoder."""
+"""Graph encoders: GraphBatch → EncoderOutput. One file per encoder.
 
+Standard: GIN/GINE (:mod:`gin`), GCN, GATv2, MPNN (edge network + GRU), D-MPNN,
+AttentiveFP. E(3)-equivariant, over node coordinates: EGNN, PaiNN, GVP-GNN.
+"""
+
+from molgraph.nn.encoders.attentivefp import AttentiveFPEncoder, AttentiveGATConv, GATEConv
+from molgraph.nn.encoders.dmpnn import DMPNNConv, DMPNNEncoder, reverse_edges
+from molgraph.nn.encoders.egnn import EGNNEncoder, EGNNLayer
+from molgraph.nn.encoders.gat import GATEncoder, GATv2Conv
+from molgraph.nn.encoders.gcn import GCNConv, GCNEncoder
 from molgraph.nn.encoders.gin import GINEConv, GINEncoder
+from molgraph.nn.encoders.gvp import GVP, GVPConvLayer, GVPEncoder
+from molgraph.nn.encoders.mpnn import MPNNEncoder, NNConv
+from molgraph.nn.encoders.painn import PaiNNEncoder, PaiNNMessage, PaiNNUpdate
 
-__all__ = ["GINEConv", "GINEncoder"]
+__all__ = [
+    "GVP",
+    "AttentiveFPEncoder",
+    "AttentiveGATConv",
+    "DMPNNConv",
+    "DMPNNEncoder",
+    "EGNNEncoder",
+    "EGNNLayer",
+    "GATEConv",
+    "GATEncoder",
+    "GATv2Conv",
+    "GCNConv",
+    "GCNEncoder",
+    "GINEConv",
+    "GINEncoder",
+    "GVPConvLayer",
+    "GVPEncoder",
+    "MPNNEncoder",
+    "NNConv",
+    "PaiNNEncoder",
+    "PaiNNMessage",
+    "PaiNNUpdate",
+    "reverse_edges",
+]
