@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import lightning as L
@@ -108,11 +108,15 @@ class PropertyModel(L.LightningModule):
     def _capture(self, batch: GraphBatch) -> Callable:
         # capture runs a few warm-up steps; they must not move the running statistics
         saved = {name: b.clone() for name, b in self.named_buffers()}
+        forward = _TensorForward(self.encoder, self.head, batch.num_graphs)
+        # a graph differentiates only parameters the prediction uses (an EGNN's last
+        # coordinate update, for example, only moves the output coordinates)
+        inputs = _TensorForward.inputs(batch)
+        params = [p for p in forward.parameters() if p.requires_grad]
+        grads = torch.autograd.grad(forward(*inputs).sum(), params, allow_unused=True)
+        forward.used = [p for p, g in zip(params, grads, strict=True) if g is not None]
         # the graph keeps its sample inputs as static buffers: give it copies it can own
-        graphed = torch.cuda.make_graphed_callables(
-            _TensorForward(self.encoder, self.head, batch.num_graphs),
-            tuple(t.clone() for t in _TensorForward.inputs(batch)),
-        )
+        graphed = torch.cuda.make_graphed_callables(forward, tuple(t.clone() for t in inputs))
         with torch.no_grad():
             for name, b in self.named_buffers():
                 b.copy_(saved[name])
@@ -188,6 +192,11 @@ class _TensorForward(nn.Module):
     def __init__(self, encoder: nn.Module, head: nn.Module, num_graphs: int) -> None:
         super().__init__()
         self.encoder, self.head, self.num_graphs = encoder, head, num_graphs
+        self.used: list[nn.Parameter] | None = None
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
+        """The parameters the output depends on, once known (what a graph differentiates)."""
+        return iter(self.used) if self.used is not None else super().parameters(recurse)
 
     @staticmethod
     def inputs(batch: GraphBatch) -> tuple[Tensor, ...]:

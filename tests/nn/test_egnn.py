@@ -264,7 +264,7 @@ def test_padded_batch_matches_plain_batch(packed: PackedGraphs, norm: str) -> No
     torch.testing.assert_close(outputs[1].pos[:n], outputs[0].pos, atol=ATOL, rtol=0)
     for a, b in zip(*grads, strict=True):
         assert bool(torch.isfinite(b).all())
-        torch.testing.assert_close(b, a, atol=1e-9, rtol=1e-9)
+        torch.testing.assert_close(b, a, atol=1e-8, rtol=1e-7)  # threads reorder sums
 
 
 def test_overfits_32_esol_molecules(esol: pd.DataFrame) -> None:
