@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -63,3 +64,21 @@ def make_norm(kind: NormKind, dim: int) -> nn.Module:
 def apply_norm(norm: nn.Module, h: Tensor, mask: Tensor | None) -> Tensor:
     """Call ``norm`` with the padding mask where it takes one."""
     return norm(h, mask) if isinstance(norm, MaskedBatchNorm1d) else norm(h)
+
+
+def finish_layer(
+    h: Tensor,
+    update: Tensor,
+    norm: nn.Module,
+    node_mask: Tensor | None,
+    dropout: nn.Module,
+    activation: Callable[[Tensor], Tensor] | None,
+    residual: bool,
+) -> Tensor:
+    """What follows a message-passing layer in the stacked encoders: normalisation
+    (padding-aware), the activation (None after the last layer), dropout, residual."""
+    update = apply_norm(norm, update, node_mask)
+    if activation is not None:
+        update = activation(update)
+    update = dropout(update)
+    return h + update if residual else update

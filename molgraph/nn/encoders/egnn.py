@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from molgraph.batch import GraphBatch
 from molgraph.geometry import edge_vectors, unit
-from molgraph.nn.norm import NormKind, apply_norm, make_norm
+from molgraph.nn.norm import NormKind, finish_layer, make_norm
 from molgraph.nn.output import EncoderOutput
 from molgraph.nn.readout import Readout, ReadoutKind
 from molgraph.nn.scatter import gather, scatter_mean, scatter_sum
@@ -177,6 +177,5 @@ class EGNNEncoder(nn.Module):
         h = self.node_proj(batch.x)
         for layer, norm in zip(self.layers, self.norms, strict=True):
             update, pos = layer(h, pos, batch.src, batch.dst, batch.edge_attr)
-            update = self.dropout(apply_norm(norm, update, batch.node_mask))
-            h = h + update if self.residual else update
+            h = finish_layer(h, update, norm, batch.node_mask, self.dropout, None, self.residual)
         return EncoderOutput(node=h, graph=self.readout(h, batch.batch, batch.num_graphs), pos=pos)

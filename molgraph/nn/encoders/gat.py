@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from molgraph.batch import GraphBatch
-from molgraph.nn.norm import NormKind, apply_norm, make_norm
+from molgraph.nn.norm import NormKind, finish_layer, make_norm
 from molgraph.nn.output import EncoderOutput
 from molgraph.nn.readout import Readout, ReadoutKind
 from molgraph.nn.scatter import gather, scatter_mean, scatter_sum, segment_softmax
@@ -213,11 +213,14 @@ class GATEncoder(nn.Module):
         h = batch.x
         last = len(self.layers) - 1
         for i, (conv, norm) in enumerate(zip(self.layers, self.norms, strict=True)):
-            update = apply_norm(
-                norm, conv(h, batch.src, batch.dst, batch.edge_attr), batch.node_mask
+            activation = F.elu if i < last else None
+            h = finish_layer(
+                h,
+                conv(h, batch.src, batch.dst, batch.edge_attr),
+                norm,
+                batch.node_mask,
+                self.dropout,
+                activation,
+                self.residual[i],
             )
-            if i < last:
-                update = F.elu(update)
-            update = self.dropout(update)
-            h = h + update if self.residual[i] else update
         return EncoderOutput(node=h, graph=self.readout(h, batch.batch, batch.num_graphs))

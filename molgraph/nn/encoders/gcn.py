@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from molgraph.batch import GraphBatch
-from molgraph.nn.norm import NormKind, apply_norm, make_norm
+from molgraph.nn.norm import NormKind, finish_layer, make_norm
 from molgraph.nn.output import EncoderOutput
 from molgraph.nn.readout import Readout, ReadoutKind
 from molgraph.nn.scatter import count, gather, scatter_sum
@@ -123,9 +123,14 @@ class GCNEncoder(nn.Module):
         h = batch.x
         last = len(self.layers) - 1
         for i, (conv, norm) in enumerate(zip(self.layers, self.norms, strict=True)):
-            update = apply_norm(norm, conv(h, batch.src, batch.dst), batch.node_mask)
-            if i < last:
-                update = torch.relu(update)
-            update = self.dropout(update)
-            h = h + update if self.residual[i] else update
+            activation = torch.relu if i < last else None
+            h = finish_layer(
+                h,
+                conv(h, batch.src, batch.dst),
+                norm,
+                batch.node_mask,
+                self.dropout,
+                activation,
+                self.residual[i],
+            )
         return EncoderOutput(node=h, graph=self.readout(h, batch.batch, batch.num_graphs))

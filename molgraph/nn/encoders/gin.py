@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from molgraph.batch import GraphBatch
 from molgraph.nn.mlp import MLP
-from molgraph.nn.norm import NormKind, apply_norm, make_norm
+from molgraph.nn.norm import NormKind, finish_layer, make_norm
 from molgraph.nn.output import EncoderOutput
 from molgraph.nn.readout import Readout, ReadoutKind
 from molgraph.nn.scatter import gather, scatter_sum
@@ -102,14 +102,12 @@ class GINEncoder(nn.Module):
         for i, (conv, norm) in enumerate(zip(self.layers, self.norms, strict=True)):
             if virtual is not None:
                 h = h + gather(virtual, batch.batch)
-            update = apply_norm(
-                norm, conv(h, batch.src, batch.dst, batch.edge_attr), batch.node_mask
-            )
-            if i < last:
-                update = torch.relu(update)
-            update = self.dropout(update)
+            update = conv(h, batch.src, batch.dst, batch.edge_attr)
             if virtual is not None and i < last:
                 pooled = scatter_sum(h, batch.batch, batch.num_graphs) + virtual
                 virtual = virtual + self.dropout(self.virtual_mlps[i](pooled))
-            h = h + update if self.residual else update
+            activation = torch.relu if i < last else None
+            h = finish_layer(
+                h, update, norm, batch.node_mask, self.dropout, activation, self.residual
+            )
         return EncoderOutput(node=h, graph=self.readout(h, batch.batch, batch.num_graphs))
