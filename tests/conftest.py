@@ -40,3 +40,59 @@ def esol() -> pd.DataFrame:
     """ESOL (1128 rows) as embedded in the package, so no test needs the network."""
     with resources.as_file(resources.files("molgraph.datasets") / "esol.csv") as path:
         return pd.read_csv(path)
+
+
+# --- the small encoder test set: a few ESOL molecules plus a single atom, a salt (two
+# edgeless one-atom graphs in one) and an aromatic ring; index 8 is the single atom,
+# 9 the salt, 10 phenol -------------------------------------------------------------------
+
+ENCODER_EXTRA = ("C", "[Na+].[Cl-]", "c1ccccc1O")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """These graphs are tiny: one thread. With torch's default of one OpenMP thread per
+    core, a 150 x 135 matmul took 300 times longer (8 ms) on the busy 2-core test machine,
+    spin-waiting threads competing with other processes. Use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _encoder_packed(esol: pd.DataFrame, conformer: bool):
+    from molgraph.featurize import MoleculeFeaturizer
+
+    smiles = [*esol["smiles"].iloc[:8], *ENCODER_EXTRA]
+    return MoleculeFeaturizer(conformer=conformer).packed(smiles)
+
+
+@pytest.fixture(scope="session")
+def packed_2d(esol: pd.DataFrame):
+    """The encoder test set as PackedGraphs, without coordinates (11 graphs)."""
+    return _encoder_packed(esol, conformer=False)
+
+
+@pytest.fixture(scope="session")
+def packed_3d(esol: pd.DataFrame):
+    """The encoder test set as PackedGraphs, with one ETKDG conformer per molecule."""
+    return _encoder_packed(esol, conformer=True)
+
+
+@pytest.fixture(scope="module")
+def batch_2d(packed_2d):
+    """All 11 graphs of ``packed_2d`` as one float64 GraphBatch."""
+    import torch
+
+    return packed_2d.batch(range(len(packed_2d))).with_dtype(torch.float64)
+
+
+@pytest.fixture(scope="module")
+def batch_3d(packed_3d):
+    """All 11 graphs of ``packed_3d`` as one float64 GraphBatch."""
+    import torch
+
+    return packed_3d.batch(range(len(packed_3d))).with_dtype(torch.float64)
