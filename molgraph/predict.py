@@ -16,6 +16,7 @@ from molgraph.errors import CheckpointError
 from molgraph.featurize import MoleculeFeaturizer
 from molgraph.io import read_molecules, write_table
 from molgraph.models.module import PropertyModel
+from molgraph.train import predict_loader
 
 
 def resolve_model_path(path: str | Path) -> Path:
@@ -62,14 +63,14 @@ def predict_items(
     pred = np.full((len(items), len(model.task.names)), np.nan, dtype=np.float32)
     ok = np.array([e is None for e in errors])
     if graphs is not None:
-        model = model.to(device).eval()
+        model = model.to(device)
         graphs = graphs.to(device) if torch.device(device).type == "cuda" else graphs
-        out = []
         starts = range(0, len(graphs), batch_size)
-        for start in tqdm(starts, desc="predicting", unit="batch", disable=not progress):
-            index = torch.arange(start, min(start + batch_size, len(graphs)))
-            out.append(model.predict_batch(graphs.batch(index)).float().cpu())
-        pred[ok] = torch.cat(out).numpy()
+        batches = (
+            graphs.batch(torch.arange(start, min(start + batch_size, len(graphs))))
+            for start in tqdm(starts, desc="predicting", unit="batch", disable=not progress)
+        )
+        pred[ok] = predict_loader(model, batches).numpy()
     return pred, ["" if e is None else e.reason for e in errors]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 import lightning as L
@@ -11,15 +12,16 @@ import numpy as np
 import pandas as pd
 import torch
 
+from molgraph.batch import GraphBatch
 from molgraph.data.dataset import MoleculeDataset
-from molgraph.data.loader import GraphDataModule, GraphLoader
+from molgraph.data.loader import GraphDataModule
 from molgraph.models.module import PropertyModel
 
 log = logging.getLogger(__name__)
 
 
 @torch.inference_mode()
-def predict_loader(model: PropertyModel, loader: GraphLoader) -> torch.Tensor:
+def predict_loader(model: PropertyModel, loader: Iterable[GraphBatch]) -> torch.Tensor:
     """Predictions ``[n, T]`` (target units) for every batch of ``loader``, in order, on CPU."""
     model.eval()
     device = model.device
@@ -58,7 +60,7 @@ def fit_and_report(
     metrics: dict[str, dict[str, float]] = {}
     for part in ("val", "test"):
         indices = getattr(split, part)
-        pred = predict_loader(model, GraphLoader(dataset, indices, datamodule.eval_batch_size))
+        pred = predict_loader(model, getattr(datamodule, f"{part}_dataloader")())
         y = dataset.y[indices].cpu()
         metrics[part] = task.metrics(pred, torch.nan_to_num(y), ~torch.isnan(y))
         if part == "test":

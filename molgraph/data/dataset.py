@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -12,7 +13,6 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -93,12 +93,6 @@ class MoleculeDataset:
         return replace(self, graphs=self.graphs.to(device), y=self.y.to(device))
 
 
-def _encode_chunk(
-    featurizer: MoleculeFeaturizer, items: Sequence[str]
-) -> tuple[dict[str, np.ndarray], list[FeaturizationError | None]]:
-    return featurizer.encode(items)
-
-
 def featurize_all(
     featurizer: MoleculeFeaturizer,
     items: Sequence[str],
@@ -114,23 +108,19 @@ def featurize_all(
     chunks = [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]
     workers = min(num_workers or _available_cores(), len(chunks))
     bar = tqdm(total=len(items), unit="mol", desc="featurizing", disable=not progress)
-    encode = partial(_encode_chunk, featurizer)
     parts, errors = [], []
-    with bar:
-        if workers <= 1:
-            results = map(encode, chunks)
-            for arrays, errs in results:
-                parts.append(arrays)
-                errors += errs
-                bar.update(len(errs))
-        else:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(bar)
+        results = map(featurizer.encode, chunks)
+        if workers > 1:
             # fork where available: workers inherit the imported modules and start at once
             method = "fork" if sys.platform.startswith("linux") else "spawn"
-            with multiprocessing.get_context(method).Pool(workers) as pool:
-                for arrays, errs in pool.imap(encode, chunks):
-                    parts.append(arrays)
-                    errors += errs
-                    bar.update(len(errs))
+            pool = stack.enter_context(multiprocessing.get_context(method).Pool(workers))
+            results = pool.imap(featurizer.encode, chunks)
+        for arrays, errs in results:
+            parts.append(arrays)
+            errors += errs
+            bar.update(len(errs))
     parts = [PackedGraphs.from_arrays(a) for a in parts if len(a["node_counts"])]
     return (PackedGraphs.concat(parts) if parts else None), errors
 
