@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import torch
 
 from molgraph.featurize import MoleculeFeaturizer
+from molgraph.featurize.protein import ProteinFeaturizer
 from molgraph.models import MLPHead, PropertyModel, Task
-from molgraph.nn import EGNNEncoder, GINEncoder
+from molgraph.nn import EGNNEncoder, GINEncoder, GVPEncoder
 from molgraph.nn.norm import MaskedBatchNorm1d
 from molgraph.packed import Padding
+
+DEMO_STRUCTURE = str(Path(__file__).parents[1] / "molgraph/datasets/gb1_2qmt.pdb")
 
 
 @pytest.fixture(scope="module")
@@ -91,21 +96,40 @@ def test_padded_loss_equals_plain_loss(packed_esol) -> None:
     assert torch.allclose(loss_plain, loss_padded, atol=1e-12)
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
-@pytest.mark.parametrize("encoder_cls", [GINEncoder, EGNNEncoder])
-def test_cuda_graph_step_matches_eager_step(esol: pd.DataFrame, encoder_cls) -> None:
-    # EGNN: coordinates go through the graph, and its last coordinate update is unused
+def _esol_case(esol: pd.DataFrame, encoder_cls) -> tuple:
     featurizer = MoleculeFeaturizer(conformer=encoder_cls.requires_positions)
     graphs = featurizer.packed(esol["smiles"].tolist()[:40])
     y = torch.tensor(esol.iloc[:40, :].filter(like="measured").to_numpy(), dtype=torch.float32)
+    return graphs, y, lambda: encoder_cls(graphs.node_dim, graphs.edge_dim, hidden_dim=32)
+
+
+def _protein_gvp_case(esol: pd.DataFrame, encoder_cls) -> tuple:
+    # residue graphs: node vectors (GVP's vector input) go through the graph too
+    graphs = ProteinFeaturizer(k=8).packed([DEMO_STRUCTURE] * 40)
+    y = torch.randn(40, 1, generator=torch.Generator().manual_seed(0))
+    return graphs, y, lambda: encoder_cls(
+        graphs.node_dim, graphs.edge_dim, hidden_dim=32, hidden_vector_dim=8, dropout=0.0,
+        norm="batch", node_vectors="none", in_node_vector_dim=3,
+    )  # fmt: skip
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+@pytest.mark.parametrize(
+    ("case", "encoder_cls"),
+    [(_esol_case, GINEncoder), (_esol_case, EGNNEncoder), (_protein_gvp_case, GVPEncoder)],
+)
+def test_cuda_graph_step_matches_eager_step(esol: pd.DataFrame, case, encoder_cls) -> None:
+    # EGNN: coordinates go through the graph, and its last coordinate update is unused
+    graphs, y, make_encoder = case(esol, encoder_cls)
     device = torch.device("cuda")
     graphs, y = graphs.to(device), y.to(device)
 
     def model() -> PropertyModel:
         torch.manual_seed(0)
-        encoder = encoder_cls(featurizer.node_dim, featurizer.edge_dim, hidden_dim=32)
-        return PropertyModel(encoder, MLPHead(32, 1, hidden_dim=32), Task("regression", ("y",)))
+        return PropertyModel(
+            make_encoder(), MLPHead(32, 1, hidden_dim=32), Task("regression", ("y",))
+        )
 
     # float64: the two paths may differ only by the order of atomic additions
     eager, graphed = model().to(device).double().train(), model().to(device).double().train()

@@ -3,7 +3,8 @@
     python experiments/proteins/collect.py /tmp/proteins/runs > results.md
 
 Run directories are named ``<name>-seed<N>`` (as ``run_gpu.sh`` writes them); each holds
-the ``metrics.json`` of one ``molgraph train`` run. Writes ``results.json`` beside them.
+the ``metrics.json`` and ``metrics.csv`` of one ``molgraph train`` run. Writes
+``results.json`` beside them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
+
+from molgraph.plots import read_epoch_metrics
 
 
 def summary(values: list[float]) -> str:
@@ -28,10 +31,13 @@ def main() -> None:
         test = json.loads(metrics_file.read_text())["test"]
         for key in ("spearman", "rmse"):
             runs[name][key].append(test[key])
+        epochs = read_epoch_metrics(metrics_file.parent / "metrics.csv")
+        runs[name]["epochs"].append(int(epochs["train/loss"].notna().sum()))
     (root / "results.json").write_text(json.dumps(runs, indent=2))
-    print("| run | test Spearman ↑ | test RMSE ↓ |\n|---|---|---|")
+    print("| run | test Spearman ↑ | test RMSE ↓ | epochs trained |\n|---|---|---|---|")
     for name, values in runs.items():
-        print(f"| {name} | {summary(values['spearman'])} | {summary(values['rmse'])} |")
+        epochs = ", ".join(map(str, values["epochs"]))
+        print(f"| {name} | {summary(values['spearman'])} | {summary(values['rmse'])} | {epochs} |")
 
 
 if __name__ == "__main__":
