@@ -55,6 +55,7 @@ def fit_and_report(
         log.info("restored best checkpoint %s", best)
     if not trainer.is_global_zero:
         return {}
+    model.to(trainer.strategy.root_device)  # Lightning hands the model back on the CPU after fit
     save_model(model, run_dir / "model.pt")
     dataset, split, task = datamodule.dataset, datamodule.split, model.task
     metrics: dict[str, dict[str, float]] = {}

@@ -4,13 +4,15 @@
 # GPU, then the table. Extra arguments are overrides given to every run:
 #   bash experiments/proteins/run_gpu.sh OUT gb1 trainer.max_epochs=40
 #   bash experiments/proteins/run_gpu.sh OUT avgfp +trainer.max_time=00:00:08:00
+# ENCODERS (default "gvp egnn") and SPLITS (default "three_vs_rest low_vs_high") narrow gb1.
 set -u
 out=${1:?output folder}
 group=${2:?gb1 or avgfp}
 extra=("${@:3}")
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} # a dozen processes share the CPU cores
 mkdir -p "$out/runs"
-low=(split.column=split_low_vs_high split.validation_column=split_low_vs_high_validation)
+read -ra encoders <<<"${ENCODERS:-gvp egnn}"
+read -ra splits <<<"${SPLITS:-three_vs_rest low_vs_high}"
 train() { # name, overrides...
     local name=$1
     shift
@@ -20,9 +22,11 @@ train() { # name, overrides...
 for seed in 0 1 2; do
     case $group in
     gb1)
-        for encoder in gvp egnn; do
-            train "gb1-three_vs_rest-$encoder-seed$seed" experiment=gb1_$encoder seed=$seed &
-            train "gb1-low_vs_high-$encoder-seed$seed" experiment=gb1_$encoder seed=$seed "${low[@]}" &
+        for encoder in "${encoders[@]}"; do
+            for split in "${splits[@]}"; do
+                train "gb1-$split-$encoder-seed$seed" experiment=gb1_$encoder seed=$seed \
+                    split.column=split_$split split.validation_column=split_${split}_validation &
+            done
         done
         ;;
     avgfp) train "avgfp-random-gvp-seed$seed" experiment=avgfp_gvp seed=$seed & ;;
