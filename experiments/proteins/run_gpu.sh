@@ -4,7 +4,8 @@
 # GPU, then the table. Extra arguments are overrides given to every run:
 #   bash experiments/proteins/run_gpu.sh OUT gb1 trainer.max_epochs=40
 #   bash experiments/proteins/run_gpu.sh OUT avgfp +trainer.max_time=00:00:08:00
-# ENCODERS (default "gvp egnn") and SPLITS (default "three_vs_rest low_vs_high") narrow gb1.
+# ENCODERS (default "gvp egnn") and SPLITS (default "three_vs_rest low_vs_high") narrow gb1;
+# SEEDS (default "0 1 2") picks the seeds.
 set -u
 out=${1:?output folder}
 group=${2:?gb1 or avgfp}
@@ -19,7 +20,8 @@ train() { # name, overrides...
     molgraph train trainer=gpu trainer.enable_progress_bar=false "hydra.run.dir=$out/runs/$name" \
         "$@" "${extra[@]}" >"$out/runs/$name.log" 2>&1 || echo "FAILED $name (see $out/runs/$name.log)"
 }
-for seed in 0 1 2; do
+read -ra seeds <<<"${SEEDS:-0 1 2}"
+for seed in "${seeds[@]}"; do
     case $group in
     gb1)
         for encoder in "${encoders[@]}"; do
