@@ -27,9 +27,11 @@ class GraphBatch:
     x: ``[N, node_dim]`` node features; src, dst: ``[E]`` int64 edge endpoints (global
     node indices); edge_attr: ``[E, edge_dim]``; batch: ``[N]`` int64 graph of each node;
     pos: ``[N, 3]`` coordinates in Å or None; node_vectors: ``[N, C, 3]`` vector features
-    that rotate with the coordinates (e.g. residue orientations) or None; y: ``[G, T]`` targets (0 where missing) or
-    None; y_mask: ``[G, T]`` bool, True where a label exists; node_mask: ``[N]`` bool,
-    False for padding nodes (only in padded batches, see :class:`molgraph.packed.Padding`).
+    that rotate with the coordinates (e.g. residue orientations) or None; y: ``[G, T]``
+    targets (0 where missing) or None; y_mask: ``[G, T]`` bool, True where a label exists;
+    node_mask: ``[N]`` bool, False for padding nodes (only in padded batches, see
+    :class:`molgraph.packed.Padding`); node_embeddings: ``[N, D]`` per-residue language-model
+    (ESM) embeddings, node i = residue i, zero on padding nodes, or None.
     """
 
     x: Tensor
@@ -43,6 +45,7 @@ class GraphBatch:
     y_mask: Tensor | None = None
     node_mask: Tensor | None = None
     node_vectors: Tensor | None = None
+    node_embeddings: Tensor | None = None
 
     @property
     def num_nodes(self) -> int:

@@ -72,7 +72,8 @@ class PackedGraphs:
     ------
     x: ``[N, node_dim]``; src, dst: ``[E]`` int64, node index within its own graph;
     edge_attr: ``[E, edge_dim]``; pos: ``[N, 3]`` or None; node_vectors: ``[N, C, 3]`` or
-    None; node_counts, edge_counts: ``[G]`` int64 on CPU.
+    None; node_embeddings: ``[N, D]`` (per-residue ESM embeddings, attached after loading,
+    never saved) or None; node_counts, edge_counts: ``[G]`` int64 on CPU.
     """
 
     x: Tensor
@@ -83,6 +84,7 @@ class PackedGraphs:
     edge_counts: Tensor
     pos: Tensor | None = None
     node_vectors: Tensor | None = None
+    node_embeddings: Tensor | None = None
     node_offsets: Tensor = field(init=False, repr=False)
     edge_offsets: Tensor = field(init=False, repr=False)
 
@@ -122,7 +124,11 @@ class PackedGraphs:
     def concat(cls, parts: Sequence[PackedGraphs]) -> PackedGraphs:
         if not parts:
             raise ValueError("no graphs to concatenate")
-        for name, what in (("pos", "coordinates"), ("node_vectors", "node vectors")):
+        for name, what in (
+            ("pos", "coordinates"),
+            ("node_vectors", "node vectors"),
+            ("node_embeddings", "node embeddings"),
+        ):
             if len({getattr(p, name) is not None for p in parts}) > 1:
                 raise ValueError(f"cannot concatenate graphs with and without {what}")
         return cls(
@@ -137,7 +143,7 @@ class PackedGraphs:
         """Feature tensors moved to ``device``; counts stay on the CPU."""
         moved = {
             name: getattr(self, name).to(device)
-            for name in ("x", "src", "dst", "edge_attr", "pos", "node_vectors")
+            for name in ("x", "src", "dst", "edge_attr", "pos", "node_vectors", "node_embeddings")
             if getattr(self, name) is not None
         }
         return replace(self, **moved)
@@ -191,6 +197,7 @@ class PackedGraphs:
         )
         x, pos = self.x[node_index], None if self.pos is None else self.pos[node_index]
         vec = None if self.node_vectors is None else self.node_vectors[node_index]
+        emb = None if self.node_embeddings is None else self.node_embeddings[node_index]
         src, dst = self.src[edge_index] + edge_base, self.dst[edge_index] + edge_base
         edge_attr, node_mask = self.edge_attr[edge_index], None
         y_mask = None
@@ -202,6 +209,7 @@ class PackedGraphs:
             x, edge_attr = F.pad(x, (0, 0, 0, n_pad)), F.pad(edge_attr, (0, 0, 0, e_pad))
             pos = None if pos is None else F.pad(pos, (0, 0, 0, n_pad))
             vec = None if vec is None else F.pad(vec, (0, 0, 0, 0, 0, n_pad))
+            emb = None if emb is None else F.pad(emb, (0, 0, 0, n_pad))
             # padding edges are loops spread round-robin over the padding nodes, so no
             # node sums messages from many of them
             first_pad = len(node_index)
@@ -219,6 +227,7 @@ class PackedGraphs:
             y_mask=y_mask,
             node_mask=node_mask,
             node_vectors=vec,
+            node_embeddings=emb,
         )
 
     def subset(self, indices: Tensor | Sequence[int]) -> PackedGraphs:
@@ -236,6 +245,9 @@ class PackedGraphs:
             edge_counts=self.edge_counts[indices],
             pos=None if self.pos is None else self.pos[node_index],
             node_vectors=None if self.node_vectors is None else self.node_vectors[node_index],
+            node_embeddings=(
+                None if self.node_embeddings is None else self.node_embeddings[node_index]
+            ),
         )
 
     # DGL views -----------------------------------------------------------------------

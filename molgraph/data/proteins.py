@@ -93,6 +93,22 @@ class ProteinDataset:
     def to(self, device: torch.device | str) -> ProteinDataset:
         return replace(self, graphs=self.graphs.to(device), y=self.y.to(device))
 
+    def with_embeddings(self, embeddings: Sequence[Tensor]) -> ProteinDataset:
+        """This dataset with per-residue embeddings ``[L_i, D]`` (one per graph, in order,
+        ``L_i`` = the graph's node count) carried into every batch as ``node_embeddings``."""
+        if len(embeddings) != len(self):
+            raise ValueError(f"{len(embeddings)} embeddings for {len(self)} graphs")
+        for i, (e, sequence) in enumerate(zip(embeddings, self.sequences, strict=True)):
+            if e.ndim != 2 or e.shape[0] != len(sequence):
+                raise ValueError(
+                    f"graph {i}: embedding of shape {tuple(e.shape)} for {len(sequence)} residues"
+                )
+        if isinstance(self.graphs, VariantGraphs):
+            graphs = replace(self.graphs, embeddings=torch.stack(list(embeddings)))
+        else:
+            graphs = replace(self.graphs, node_embeddings=torch.cat(list(embeddings)))
+        return replace(self, graphs=graphs)
+
 
 def cached(
     name: str,

@@ -36,11 +36,15 @@ class VariantGraphs:
         featurizer's residue one-hot, e.g. 20 = unknown).
     type_columns
         ``(start, stop)``: the columns of ``x`` that hold the residue one-hot.
+    embeddings
+        ``[V, R, D]`` per-residue language-model embeddings of every variant, or None;
+        batches carry them as ``node_embeddings``.
     """
 
     wild_type: PackedGraphs
     residue_types: Tensor
     type_columns: tuple[int, int]
+    embeddings: Tensor | None = None
 
     def __post_init__(self) -> None:
         start, stop = self.type_columns
@@ -55,6 +59,11 @@ class VariantGraphs:
             )
         if not 0 <= start < stop <= self.wild_type.node_dim:
             raise ConfigError(f"type columns {self.type_columns} outside x's {self.node_dim}")
+        if self.embeddings is not None and self.embeddings.shape[:2] != self.residue_types.shape:
+            raise ConfigError(
+                f"embeddings of shape {tuple(self.embeddings.shape)} do not match "
+                f"{len(self)} variants of {nodes} residues"
+            )
 
     def __len__(self) -> int:
         return self.residue_types.shape[0]
@@ -77,7 +86,10 @@ class VariantGraphs:
 
     def to(self, device: torch.device | str) -> VariantGraphs:
         return replace(
-            self, wild_type=self.wild_type.to(device), residue_types=self.residue_types.to(device)
+            self,
+            wild_type=self.wild_type.to(device),
+            residue_types=self.residue_types.to(device),
+            embeddings=None if self.embeddings is None else self.embeddings.to(device),
         )
 
     def batch(
@@ -100,7 +112,10 @@ class VariantGraphs:
         x = tiled.x  # a fresh tensor (gathered), so writing into it is safe
         # padding nodes follow the n * R variant nodes and keep zero features
         x[: n * self.num_residues, start:stop] = F.one_hot(types, stop - start).to(x.dtype)
-        y_mask = None
+        y_mask, embeddings = None, None
         if y is not None:
             y, y_mask = batch_labels(y, on_device.to(y.device), tiled.num_graphs)
-        return replace(tiled, x=x, y=y, y_mask=y_mask)
+        if self.embeddings is not None:
+            embeddings = self.embeddings[on_device].flatten(0, 1)
+            embeddings = F.pad(embeddings, (0, 0, 0, x.shape[0] - embeddings.shape[0]))
+        return replace(tiled, x=x, y=y, y_mask=y_mask, node_embeddings=embeddings)

@@ -188,7 +188,7 @@ class PropertyModel(L.LightningModule):
         checkpoint["molgraph"] = self.recipe
 
 
-_OPTIONAL_INPUTS = ("pos", "node_vectors")  # GraphBatch fields a captured step may take
+_OPTIONAL_INPUTS = ("pos", "node_vectors", "node_embeddings")  # fields a captured step may take
 
 
 class _TensorForward(nn.Module):
