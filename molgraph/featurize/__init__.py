@@ -9,6 +9,16 @@ from molgraph.featurize.protein import (
     read_structure,
 )
 
+
+def featurizer_from_dict(d: dict) -> MoleculeFeaturizer | ProteinFeaturizer:
+    """The featurizer a recipe's ``to_dict()`` describes (its ``kind`` picks the class)."""
+    kinds = {"molecule": MoleculeFeaturizer, "protein": ProteinFeaturizer}
+    kind = d.get("kind") if isinstance(d, dict) else None
+    if kind not in kinds:
+        raise ValueError(f"unknown featurizer kind {kind!r}; known: {', '.join(kinds)}")
+    return kinds[kind].from_dict(d)
+
+
 __all__ = [
     "RESIDUE_TYPES",
     "AtomFeaturizer",
@@ -18,5 +28,6 @@ __all__ = [
     "ProteinFeaturizer",
     "Residues",
     "Scaled",
+    "featurizer_from_dict",
     "read_structure",
 ]

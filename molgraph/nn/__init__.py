@@ -10,6 +10,7 @@ from molgraph.nn.encoders import (
     GVPEncoder,
     MPNNEncoder,
     PaiNNEncoder,
+    PretrainGINEncoder,
 )
 from molgraph.nn.mlp import MLP
 from molgraph.nn.output import EncoderOutput
@@ -27,5 +28,6 @@ __all__ = [
     "GVPEncoder",
     "MPNNEncoder",
     "PaiNNEncoder",
+    "PretrainGINEncoder",
     "Readout",
 ]

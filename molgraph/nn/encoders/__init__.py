@@ -1,7 +1,7 @@
 """Graph encoders: GraphBatch → EncoderOutput. One file per encoder.
 
-Standard: GIN/GINE (:mod:`gin`), GCN, GATv2, MPNN (edge network + GRU), D-MPNN,
-AttentiveFP. E(3)-equivariant, over node coordinates: EGNN, PaiNN, GVP-GNN.
+Standard: GIN/GINE (:mod:`gin`), Hu et al.'s pre-training GIN (:mod:`pretrain_gin`), GCN,
+GATv2, MPNN (edge network + GRU), D-MPNN, AttentiveFP. E(3)-equivariant, over node coordinates: EGNN, PaiNN, GVP-GNN.
 """
 
 from molgraph.nn.encoders.attentivefp import AttentiveFPEncoder, AttentiveGATConv, GATEConv
@@ -13,6 +13,7 @@ from molgraph.nn.encoders.gin import GINEConv, GINEncoder
 from molgraph.nn.encoders.gvp import GVP, GVPConvLayer, GVPEncoder
 from molgraph.nn.encoders.mpnn import MPNNEncoder, NNConv
 from molgraph.nn.encoders.painn import PaiNNEncoder, PaiNNMessage, PaiNNUpdate
+from molgraph.nn.encoders.pretrain_gin import PretrainGINConv, PretrainGINEncoder
 
 __all__ = [
     "GVP",
@@ -36,5 +37,7 @@ __all__ = [
     "PaiNNEncoder",
     "PaiNNMessage",
     "PaiNNUpdate",
+    "PretrainGINConv",
+    "PretrainGINEncoder",
     "reverse_edges",
 ]
