@@ -17,7 +17,8 @@ import lightning as L
 import torch
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers import CSVLogger, Logger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 import molgraph
@@ -25,7 +26,7 @@ from molgraph.data.loader import GraphDataModule
 from molgraph.errors import CheckpointError, ConfigError
 from molgraph.models.module import PropertyModel
 from molgraph.models.tasks import Task
-from molgraph.train import fit_and_report
+from molgraph.train import EpochTimer, fit_and_report
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,9 @@ def _vector_input(encoder_cfg: DictConfig, featurizer: Any) -> dict[str, int]:
 def train_from_config(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, float]]:
     """Build everything the config names, train, and write the run's artefacts."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    writer = rank_zero_only.rank == 0  # under DDP every rank builds the run; rank zero writes
+    if writer:
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.matmul_precision)
     featurizer = build(cfg.featurizer)
@@ -131,7 +134,8 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, flo
     dataset = source.load(featurizer, cfg.cache_dir, cfg.num_workers)
     splitter = build(cfg.split)
     split = splitter(dataset.items, dataset.y.numpy(), dataset.row_ids, table=dataset.table)
-    split.save(run_dir / "split.json", dataset.row_ids)
+    if writer:
+        split.save(run_dir / "split.json", dataset.row_ids)
     log.info("split: %d train, %d val, %d test", len(split.train), len(split.val), len(split.test))
 
     task = Task(source.task, source.target_columns)
@@ -166,6 +170,7 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, flo
         ModelCheckpoint(
             run_dir / "checkpoints", filename="best", monitor=task.monitor, mode=task.mode
         ),
+        EpochTimer(),
     ]
     # the run directory already holds config.yaml and split.json: that is intended
     warnings.filterwarnings(
@@ -174,7 +179,7 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, flo
     trainer: L.Trainer = build(
         cfg.trainer,
         callbacks=callbacks,
-        logger=CSVLogger(run_dir, name="", version=""),
+        logger=_loggers(cfg, run_dir),
         default_root_dir=str(run_dir),
     )
     datamodule = GraphDataModule(
@@ -185,6 +190,19 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, flo
         pad_train_batches=model.cuda_graphs,
     )
     return fit_and_report(model, datamodule, trainer, run_dir)
+
+
+def _loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
+    """``metrics.csv`` (always: the run's curves and reports read it) and the config's
+    ``logger``, if any, writing into ``run_dir``."""
+    loggers: list[Logger] = [CSVLogger(run_dir, name="", version="")]
+    if cfg.get("logger") is not None:
+        try:
+            loggers.append(build(cfg.logger, "logger", save_dir=str(run_dir)))
+        except ModuleNotFoundError as exc:
+            target = cfg.logger.get("_target_")
+            raise ConfigError(f"logger {target} needs a package that is not installed: {exc}") from None
+    return loggers
 
 
 def _recipe_module(node: Any, where: str) -> torch.nn.Module:

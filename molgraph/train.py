@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,6 +30,22 @@ def predict_loader(model: PropertyModel, loader: Iterable[GraphBatch]) -> torch.
     if not outputs:
         return torch.zeros(0, len(model.task.names))
     return torch.cat(outputs)
+
+
+class EpochTimer(L.Callback):
+    """Logs ``train/epoch_time``: seconds from the start of each training epoch to its end
+    (validation included), the GPU synchronised at both ends so queued work counts."""
+
+    def _now(self, pl_module: L.LightningModule) -> float:
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)
+        return time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start = self._now(pl_module)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        pl_module.log("train/epoch_time", self._now(pl_module) - self.start, on_epoch=True)
 
 
 def save_model(model: PropertyModel, path: Path) -> Path:
@@ -61,7 +78,7 @@ def fit_and_report(
     metrics: dict[str, dict[str, float]] = {}
     for part in ("val", "test"):
         indices = getattr(split, part)
-        pred = predict_loader(model, getattr(datamodule, f"{part}_dataloader")())
+        pred = predict_loader(model, datamodule.eval_loader(part, distributed=False))
         y = dataset.y[indices].cpu()
         metrics[part] = task.metrics(pred, torch.nan_to_num(y), ~torch.isnan(y))
         if part == "test":

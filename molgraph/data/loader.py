@@ -20,8 +20,11 @@ class GraphLoader:
 
     Each batch is a slice of the packed storage (:meth:`PackedGraphs.batch`), so no
     per-molecule Python runs. With ``shuffle``, epoch ``k`` uses the order drawn from
-    ``seed + k``. Under ``torch.distributed`` every rank takes every ``world_size``-th item
-    of the (padded) order, as a DistributedSampler would.
+    ``seed + k``. Under ``torch.distributed`` (unless ``distributed=False``) every rank takes
+    every ``world_size``-th item of the order: a shuffled (training) order is first padded
+    by repeating items, as a DistributedSampler does, so every rank takes the same number of
+    steps; an evaluation order is not, so the ranks' predictions together hold every item
+    exactly once (their lengths may differ by one).
     """
 
     def __init__(
@@ -33,8 +36,10 @@ class GraphLoader:
         seed: int = 0,
         drop_last: bool = False,
         padding: Padding | None = None,
+        distributed: bool = True,
     ) -> None:
         self.dataset = dataset
+        self.distributed = distributed
         self.padding = padding
         self.indices = np.asarray(indices, dtype=np.int64)
         self.batch_size = batch_size
@@ -47,10 +52,11 @@ class GraphLoader:
         order = self.indices
         if self.shuffle:
             order = np.random.default_rng(self.seed + self.epoch).permutation(order)
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
+        if self.distributed and torch.distributed.is_available() and torch.distributed.is_initialized():
             rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
-            padded = np.resize(order, -(-len(order) // world) * world)
-            order = padded[rank::world]
+            if self.shuffle:
+                order = np.resize(order, -(-len(order) // world) * world)
+            order = order[rank::world]
         return order
 
     def _bounds(self, n: int) -> list[int]:
@@ -119,8 +125,14 @@ class GraphDataModule(L.LightningDataModule):
             padding=self.padding,
         )
 
+    def eval_loader(self, part: str, distributed: bool = True) -> GraphLoader:
+        """Batches of the ``part`` ("val" or "test") items in split order; with
+        ``distributed=False`` all of them, also under DDP (rank zero's final evaluation)."""
+        indices = getattr(self.split, part)
+        return GraphLoader(self.dataset, indices, self.eval_batch_size, distributed=distributed)
+
     def val_dataloader(self) -> GraphLoader:
-        return GraphLoader(self.dataset, self.split.val, self.eval_batch_size)
+        return self.eval_loader("val")
 
     def test_dataloader(self) -> GraphLoader:
-        return GraphLoader(self.dataset, self.split.test, self.eval_batch_size)
+        return self.eval_loader("test")

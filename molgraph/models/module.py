@@ -149,8 +149,8 @@ class PropertyModel(L.LightningModule):
         if not outputs:
             return
         pred, y, mask = (torch.cat(parts) for parts in zip(*outputs, strict=True))
-        if self.trainer.world_size > 1:
-            pred, y, mask = (self.all_gather(t).flatten(0, 1) for t in (pred, y, mask))
+        if self.trainer.world_size > 1:  # every rank holds its share of the items
+            pred, y, mask = (_gather_rows(self, t) for t in (pred, y, mask))
         metrics = self.task.metrics(pred, y, mask)
         self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, sync_dist=False)
 
@@ -186,6 +186,15 @@ class PropertyModel(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["molgraph"] = self.recipe
+
+
+def _gather_rows(module: L.LightningModule, rows: Tensor) -> Tensor:
+    """Every rank's ``rows`` ``[n_rank, ...]`` concatenated in rank order (lengths may differ)."""
+    sizes = module.all_gather(torch.tensor(rows.shape[0], device=rows.device)).tolist()
+    padded = rows.new_zeros((max(sizes), *rows.shape[1:]), dtype=torch.float64)
+    padded[: rows.shape[0]] = rows  # float64: all_gather takes any dtype this way, bool too
+    gathered = module.all_gather(padded)
+    return torch.cat([part[:n] for part, n in zip(gathered, sizes, strict=True)]).to(rows.dtype)
 
 
 _OPTIONAL_INPUTS = ("pos", "node_vectors", "node_embeddings")  # fields a captured step may take
