@@ -37,3 +37,11 @@ class CheckpointError(MolgraphError, ValueError):
 
 class StructureError(FeaturizationError):
     """A PDB/mmCIF file that cannot be turned into a residue graph (``item`` = the path)."""
+
+
+class ESMWeightsError(CheckpointError):
+    """ESM weights that cannot be found, or a file that cannot be loaded safely as them.
+
+    The message names every path and URL tried (or the file and what it asked for) and
+    how to point molgraph at local weights (``esm.path=...``).
+    """

@@ -1,0 +1,15 @@
+"""ESM protein language models: safe checkpoint loading, per-residue embedding, disk cache."""
+
+from molgraph.esm.cache import EmbeddingCache, sequence_hash
+from molgraph.esm.embed import ESMEmbedder, window_choice, window_starts
+from molgraph.esm.load import ESM_MODELS, load_esm
+
+__all__ = [
+    "ESM_MODELS",
+    "ESMEmbedder",
+    "EmbeddingCache",
+    "load_esm",
+    "sequence_hash",
+    "window_choice",
+    "window_starts",
+]

@@ -1,0 +1,199 @@
+"""ESM fusion: each mode's shapes and inputs, padding and node alignment, in-model ESM ==
+precomputed embeddings, and every mode through a short training run."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import esm
+import pytest
+import torch
+from helpers import TINY_TRAINING
+from hydra import compose, initialize_config_dir
+
+from molgraph.builder import config_dir, model_from_recipe, train_from_config
+from molgraph.data.proteins import residue_sequences
+from molgraph.errors import ConfigError
+from molgraph.esm import ESMEmbedder
+from molgraph.featurize.protein import ProteinFeaturizer
+from molgraph.nn import GINEncoder
+from molgraph.nn.fusion import ESMResidueEmbedding, FusedEncoder
+from molgraph.packed import PackedGraphs, Padding
+
+ROOT = Path(__file__).parents[2]
+DEMO_STRUCTURE = str(ROOT / "molgraph/datasets/gb1_2qmt.pdb")
+LAYERS, DIM, HEADS = 2, 32, 4
+
+
+@pytest.fixture(scope="module")
+def proteins(shared_data: Path) -> tuple[PackedGraphs, list[str]]:
+    """Graphs of different lengths (2QMT: 56 residues; Trp-cage 1L2Y: 20) and a 2QMT
+    variant, with the sequence of each."""
+    featurizer = ProteinFeaturizer(k=8)
+    trp_cage = str(shared_data / "proteins/robustness/1l2y.pdb.gz")
+    wild_type = featurizer.residues(DEMO_STRUCTURE)
+    variant = "W" + wild_type.sequence[1:-1] + "K"
+    arrays = featurizer.encode_residues(wild_type, variant)
+    packed = PackedGraphs.concat(
+        [featurizer.packed([DEMO_STRUCTURE, trp_cage]), PackedGraphs.from_arrays(arrays)]
+    )
+    return packed, list(residue_sequences(packed, featurizer.residue_type_columns))
+
+
+@pytest.fixture(scope="module")
+def language_model() -> ESMResidueEmbedding:
+    torch.manual_seed(0)
+    return ESMResidueEmbedding(
+        LAYERS, DIM, HEADS, residue_columns=(0, 21), finetune_layers=1
+    ).eval()
+
+
+def _embedded(packed: PackedGraphs, sequences: list[str], lm: ESMResidueEmbedding):
+    """``packed`` with per-residue embeddings precomputed by the ESM embedder."""
+    alphabet = esm.data.Alphabet.from_architecture("ESM-1b")
+    embedder = ESMEmbedder(lm.model, alphabet, "tiny", device="cpu")
+    embeddings = embedder.embed(sequences)
+    return replace(packed, node_embeddings=torch.cat(embeddings)), embeddings
+
+
+def _gin(in_dim: int, packed: PackedGraphs) -> GINEncoder:
+    torch.manual_seed(1)
+    return GINEncoder(in_dim, packed.edge_dim, hidden_dim=16, num_layers=2)
+
+
+def test_in_model_esm_equals_precomputed_embeddings(proteins, language_model) -> None:
+    # the in-model path reads each graph's sequence from its residue one-hot and must give
+    # what the embedder gives for the sequence strings: node i = residue i, every graph
+    packed, sequences = proteins
+    embedded, embeddings = _embedded(packed, sequences, language_model)
+    assert [e.shape for e in embeddings] == [(len(s), DIM) for s in sequences]
+    batch = embedded.batch([0, 1, 2])
+    with torch.no_grad():
+        in_model = language_model(batch)
+    torch.testing.assert_close(in_model, batch.node_embeddings, atol=1e-5, rtol=1e-5)
+
+
+def test_in_model_esm_trains_only_its_last_layers(language_model) -> None:
+    trained = {n for n, p in language_model.named_parameters() if p.requires_grad}
+    assert trained and all(
+        n.startswith(("model.layers.1.", "model.emb_layer_norm_after.")) for n in trained
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "combine", "width"),
+    [
+        ("early", "concat", 16),
+        ("late", "concat", 16 + 8),
+        ("late", "gated", 16),
+        ("esm_only", "concat", 8),
+    ],
+)
+def test_fusion_modes_shapes_and_inputs(proteins, language_model, mode, combine, width) -> None:
+    packed, sequences = proteins
+    embedded, _ = _embedded(packed, sequences, language_model)
+    in_dim = packed.node_dim + (8 if mode == "early" else 0)
+    encoder = None if mode == "esm_only" else _gin(in_dim, packed)
+    fused = FusedEncoder(encoder, mode, DIM, proj_dim=8, combine=combine).eval()
+    assert fused.out_dim == width
+    batch = embedded.batch([0, 1, 2])
+    out = fused(batch).graph
+    assert out.shape == (3, width)
+    # the embeddings matter: other embeddings, other graph outputs
+    other = replace(batch, node_embeddings=torch.randn_like(batch.node_embeddings))
+    assert not torch.allclose(fused(other).graph, out)
+    # ESM-only ignores the structure; the other modes read it
+    moved = replace(batch, edge_attr=torch.randn_like(batch.edge_attr))
+    assert torch.allclose(fused(moved).graph, out) == (mode == "esm_only")
+    with pytest.raises(ValueError, match="needs per-residue ESM embeddings"):
+        fused(packed.batch([0]))
+
+
+@pytest.mark.parametrize("mode", ["early", "late", "esm_only"])
+def test_fusion_padded_batch_equals_plain_batch(proteins, language_model, mode) -> None:
+    packed, sequences = proteins
+    embedded, _ = _embedded(packed, sequences, language_model)
+    in_dim = packed.node_dim + (8 if mode == "early" else 0)
+    encoder = None if mode == "esm_only" else _gin(in_dim, packed)
+    fused = FusedEncoder(encoder, mode, DIM, proj_dim=8).eval()
+    plain = fused(embedded.batch([2, 0])).graph
+    padded = embedded.batch([2, 0], padding=Padding(graphs=4, node_multiple=64))
+    assert padded.node_embeddings.shape[0] == padded.num_nodes
+    torch.testing.assert_close(fused(padded).graph[:2], plain, atol=1e-5, rtol=1e-5)
+
+
+def test_fusion_node_permutation_within_graph_is_not_invariant_for_early(proteins, language_model):
+    # early fusion is positional: swapping two residues' embeddings changes the output
+    packed, sequences = proteins
+    embedded, _ = _embedded(packed, sequences, language_model)
+    fused = FusedEncoder(_gin(packed.node_dim + 8, packed), "early", DIM, proj_dim=8).eval()
+    batch = embedded.batch([0])
+    swapped = batch.node_embeddings.clone()
+    swapped[[0, 30]] = swapped[[30, 0]]
+    assert not torch.allclose(
+        fused(replace(batch, node_embeddings=swapped)).graph, fused(batch).graph
+    )
+
+
+# training through the configs --------------------------------------------------------
+
+
+def _compose(*overrides: str):
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+@pytest.fixture(scope="module")
+def esm_checkpoint(tmp_path_factory, language_model) -> Path:
+    """A tiny ESM-2 checkpoint in fair-esm's own format (the random weights of
+    ``language_model``), without a contact-regression file."""
+    from argparse import Namespace
+
+    path = tmp_path_factory.mktemp("esm") / "esm2_t2_tiny_UR50D.pt"
+    state = {f"encoder.{k}": v for k, v in language_model.model.state_dict().items()}
+    cfg = Namespace(
+        encoder_layers=LAYERS, encoder_embed_dim=DIM, encoder_attention_heads=HEADS,
+        token_dropout=True,
+    )  # fmt: skip
+    torch.save({"model": state, "cfg": {"model": cfg}}, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["fusion=early"],
+        ["fusion=late"],
+        ["fusion=late", "fusion.combine=gated"],
+        ["fusion=esm_only"],
+        ["fusion=early", "esm.finetune_layers=1"],
+    ],
+    ids=["early", "late", "late-gated", "esm_only", "early-finetune"],
+)
+def test_every_fusion_mode_trains_and_reloads(esm_checkpoint, tmp_path, overrides) -> None:
+    cfg = _compose(
+        "experiment=protein_demo", *TINY_TRAINING, *overrides,
+        f"esm.path={esm_checkpoint}", "esm.download=false", f"cache_dir={tmp_path / 'cache'}",
+    )  # fmt: skip
+    run_dir = tmp_path / "run"
+    metrics = train_from_config(cfg, run_dir)
+    assert all(math.isfinite(metrics[part]["rmse"]) for part in ("val", "test"))
+    saved = torch.load(run_dir / "model.pt", weights_only=True)
+    recipe = saved["molgraph"]
+    assert recipe["fusion"]["esm_model"] == "esm2_t2_tiny_UR50D"
+    assert recipe["fusion"]["esm_dim"] == DIM
+    # the run's embeddings are cached: 400 variants of one 56-residue protein
+    assert any((tmp_path / "cache" / "esm").rglob("*"))
+    model = model_from_recipe(recipe, saved["state_dict"])  # strict: every weight placed
+    assert isinstance(model.encoder, FusedEncoder)
+    assert (model.encoder.language_model is not None) == ("esm.finetune_layers=1" in overrides)
+    assert json.loads((run_dir / "metrics.json").read_text()) == metrics
+
+
+def test_fusion_needs_residue_graphs(esm_checkpoint, tmp_path) -> None:
+    cfg = _compose(*TINY_TRAINING, "fusion=early", f"esm.path={esm_checkpoint}")
+    with pytest.raises(ConfigError, match="needs residue graphs"):
+        train_from_config(cfg, tmp_path / "run")
