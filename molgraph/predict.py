@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,11 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from molgraph.batch import GraphBatch
 from molgraph.builder import model_from_recipe
 from molgraph.data.dataset import featurize_all
 from molgraph.errors import CheckpointError
-from molgraph.featurize import MoleculeFeaturizer
+from molgraph.featurize import featurizer_from_dict
 from molgraph.io import read_molecules, write_table
 from molgraph.models.module import PropertyModel
 from molgraph.train import predict_loader
@@ -29,8 +31,8 @@ def resolve_model_path(path: str | Path) -> Path:
     return path
 
 
-def load_model(path: str | Path) -> tuple[PropertyModel, MoleculeFeaturizer]:
-    """Model and featurizer from a run directory, ``model.pt`` or Lightning ``.ckpt``.
+def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Recipe and weights of a run directory, ``model.pt`` or Lightning ``.ckpt``.
 
     Loaded with ``torch.load(weights_only=True)``: the file cannot run code.
     """
@@ -44,14 +46,46 @@ def load_model(path: str | Path) -> tuple[PropertyModel, MoleculeFeaturizer]:
     recipe, state_dict = checkpoint["molgraph"], checkpoint.get("state_dict")
     if not isinstance(recipe, dict) or not isinstance(state_dict, dict):
         raise CheckpointError(f"{path}: the checkpoint lacks its recipe or its weights")
+    return recipe, state_dict
+
+
+def load_model(path: str | Path) -> tuple[PropertyModel, Any]:
+    """Model and featurizer from a run directory, ``model.pt``, Lightning ``.ckpt``, or an
+    encoder bundle with a task head (a directory or a registered name).
+
+    Nothing is unpickled: checkpoints load with ``torch.load(weights_only=True)``,
+    bundles as JSON and checksummed safetensors.
+    """
+    from molgraph.pretrained.registry import open_bundle, resolve
+
+    if not Path(path).exists() or (Path(path) / "recipe.json").is_file():
+        resolve(path)  # a bundle, or a clear error naming what was looked for
+        bundle = open_bundle(path)
+        if not bundle.has_head:
+            raise CheckpointError(
+                f"{path}: this bundle holds an encoder only (no task head): it cannot predict"
+            )
+        recipe, state_dict = bundle.recipe, bundle.state_dict
+    else:
+        recipe, state_dict = read_checkpoint(path)
     model = model_from_recipe(recipe, state_dict)
-    return model, MoleculeFeaturizer.from_dict(recipe["featurizer"])
+    return model, featurizer_from_dict(recipe["featurizer"])
+
+
+def graph_batches(
+    graphs: Any, batch_size: int, progress: bool = False, desc: str = "predicting"
+) -> Iterator[GraphBatch]:
+    """Consecutive batches of ``batch_size`` graphs of ``graphs`` (``PackedGraphs`` or
+    ``VariantGraphs``), in order, with a progress bar over batches."""
+    starts = range(0, len(graphs), batch_size)
+    for start in tqdm(starts, desc=desc, unit="batch", disable=not progress):
+        yield graphs.batch(torch.arange(start, min(start + batch_size, len(graphs))))
 
 
 @torch.inference_mode()
 def predict_items(
     model: PropertyModel,
-    featurizer: MoleculeFeaturizer,
+    featurizer: Any,
     items: list,
     batch_size: int = 256,
     device: str | torch.device = "cpu",
@@ -65,12 +99,7 @@ def predict_items(
     if graphs is not None:
         model = model.to(device)
         graphs = graphs.to(device) if torch.device(device).type == "cuda" else graphs
-        starts = range(0, len(graphs), batch_size)
-        batches = (
-            graphs.batch(torch.arange(start, min(start + batch_size, len(graphs))))
-            for start in tqdm(starts, desc="predicting", unit="batch", disable=not progress)
-        )
-        pred[ok] = predict_loader(model, batches).numpy()
+        pred[ok] = predict_loader(model, graph_batches(graphs, batch_size, progress)).numpy()
     return pred, ["" if e is None else e.reason for e in errors]
 
 

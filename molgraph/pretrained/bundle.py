@@ -1,0 +1,200 @@
+"""Encoder bundles: a directory holding ``weights.safetensors`` and ``recipe.json``.
+
+The recipe says everything needed to rebuild and use the weights without the repository's
+``conf/``: the encoder class and arguments, the featurizer settings (every feature's
+vocabulary spelled out), optionally the task head, target names and ESM settings (any
+other key of the training run's recipe is carried through as it is), the molgraph
+version, what it was trained on (data, split, metrics) and the sha256 of the weights.
+
+Reading a bundle never runs code from it: the recipe is JSON, the weights are safetensors
+(a header and raw tensor bytes), and the checksum is verified before the weights are
+parsed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+import molgraph
+from molgraph.errors import CheckpointError
+
+FORMAT = "molgraph-encoder-bundle"
+FORMAT_VERSION = 1
+WEIGHTS = "weights.safetensors"
+RECIPE = "recipe.json"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A bundle read from disk: its directory, recipe and weights (verified)."""
+
+    path: Path
+    recipe: dict[str, Any]
+    state_dict: dict[str, Tensor]
+
+    @property
+    def has_head(self) -> bool:
+        """Whether the bundle also predicts (it holds a task head)."""
+        return "head" in self.recipe and "task" in self.recipe
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_bundle(path: str | Path) -> bool:
+    """Whether ``path`` is a bundle directory (it holds ``recipe.json``)."""
+    return (Path(path) / RECIPE).is_file()
+
+
+def write_bundle(path: str | Path, recipe: dict[str, Any], state_dict: dict[str, Tensor]) -> Path:
+    """Write ``recipe`` and ``state_dict`` as a bundle directory ``path`` (replaced whole
+    if it exists, written in a staging folder first so a half-written bundle is never seen).
+
+    ``recipe`` needs at least ``featurizer`` and ``encoder``; the format, the molgraph
+    version (unless given) and the weights' checksum are added.
+    """
+    path = Path(path)
+    for key in ("featurizer", "encoder"):
+        if key not in recipe:
+            raise CheckpointError(f"{path}: a bundle recipe needs {key!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-"))
+    try:
+        tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}
+        save_file(tensors, staging / WEIGHTS, metadata={"format": FORMAT})
+        full = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "molgraph_version": recipe.get("molgraph_version", molgraph.__version__),
+            **{k: v for k, v in recipe.items() if k not in ("format", "format_version")},
+            "weights": {"file": WEIGHTS, "sha256": sha256_of(staging / WEIGHTS)},
+        }
+        (staging / RECIPE).write_text(json.dumps(full, indent=2, allow_nan=False) + "\n")
+        if path.exists():
+            shutil.rmtree(path)
+        staging.rename(path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return path
+
+
+def read_recipe(path: str | Path) -> dict[str, Any]:
+    """The recipe of bundle ``path`` (JSON only; the weights are not read)."""
+    path = Path(path)
+    if not is_bundle(path):
+        raise CheckpointError(f"{path}: not a molgraph bundle (no {RECIPE} in it)")
+    try:
+        recipe = json.loads((path / RECIPE).read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path / RECIPE}: not valid JSON ({exc})") from None
+    if not isinstance(recipe, dict) or recipe.get("format") != FORMAT:
+        raise CheckpointError(f"{path / RECIPE}: not a {FORMAT} recipe")
+    if recipe.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: bundle format version {recipe.get('format_version')!r}; this molgraph "
+            f"({molgraph.__version__}) reads version {FORMAT_VERSION}"
+        )
+    return recipe
+
+
+def read_bundle(path: str | Path, expected_sha256: str | None = None) -> Bundle:
+    """Read and verify bundle ``path``.
+
+    The weights file's sha256 must equal the recipe's (and ``expected_sha256``, a
+    registry's record, when given) before it is parsed as safetensors.
+
+    Raises
+    ------
+    CheckpointError
+        Not a bundle, a checksum mismatch, or weights that are not safetensors.
+    """
+    path = Path(path)
+    recipe = read_recipe(path)
+    weights = path / WEIGHTS  # never a name from the recipe: no path leaves the bundle
+    if not weights.is_file():
+        raise CheckpointError(f"{path}: the bundle has no {WEIGHTS}")
+    recorded = recipe.get("weights", {}).get("sha256")
+    actual = sha256_of(weights)
+    for source, expected in (("its recipe", recorded), ("the registry", expected_sha256)):
+        if expected is not None and actual != expected:
+            raise CheckpointError(
+                f"{weights}: sha256 {actual[:16]}… does not match {source}'s "
+                f"{str(expected)[:16]}…: the weights were changed or corrupted; refusing to "
+                "load them"
+            )
+    if recorded is None:
+        raise CheckpointError(f"{path / RECIPE}: no sha256 of the weights recorded")
+    try:
+        state_dict = load_file(weights)
+    except Exception as exc:  # safetensors raises its own error types
+        raise CheckpointError(f"{weights}: not a safetensors file ({exc})") from None
+    return Bundle(path, recipe, state_dict)
+
+
+def export_run(run_dir: str | Path, output: str | Path, with_head: bool = True) -> Path:
+    """A bundle from a training run directory (its ``model.pt`` and ``metrics.json``).
+
+    ``with_head=False`` leaves out the task head, target names and scalers (an
+    encoder-only bundle).
+    """
+    from molgraph.predict import read_checkpoint
+
+    run_dir = Path(run_dir)
+    recipe, state_dict = read_checkpoint(run_dir)
+    metrics_file = run_dir / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
+    trained_on = {**recipe.get("trained_on", {}), "metrics": metrics, "run": str(run_dir)}
+    recipe = {**recipe, "trained_on": trained_on}
+    if not with_head:
+        recipe = {k: v for k, v in recipe.items() if k not in ("head", "task")}
+        state_dict = {k: v for k, v in state_dict.items() if k.startswith("encoder.")}
+    return write_bundle(output, recipe, state_dict)
+
+
+def count_parameters(state_dict: dict[str, Tensor], prefix: str = "") -> int:
+    return sum(
+        v.numel()
+        for k, v in state_dict.items()
+        if k.startswith(prefix) and v.is_floating_point() and "running_" not in k
+    )
+
+
+def describe(bundle: Bundle) -> str:
+    """A human-readable summary: the recipe and the weights' sizes."""
+    state = bundle.state_dict
+    lines = [
+        f"bundle: {bundle.path}",
+        f"weights: {WEIGHTS} ({len(state)} tensors, {count_parameters(state):,} parameters; "
+        f"encoder {count_parameters(state, 'encoder.'):,}), sha256 verified",
+    ]
+    if "target_mean" in state and "target_std" in state:
+        names = bundle.recipe.get("task", {}).get("names", [])
+        for name, mean, std in zip(
+            names, state["target_mean"].tolist(), state["target_std"].tolist(), strict=False
+        ):
+            lines.append(f"target scaler {name!r}: mean {mean:.6g}, std {std:.6g}")
+    lines.append("recipe:")
+    lines.append(json.dumps(bundle.recipe, indent=2))
+    return "\n".join(lines)
+
+
+def state_dtype(state_dict: dict[str, Tensor]) -> torch.dtype:
+    """The floating dtype of the weights (float32 unless the bundle was saved otherwise)."""
+    floats = [v.dtype for v in state_dict.values() if v.is_floating_point()]
+    return floats[0] if floats else torch.float32
