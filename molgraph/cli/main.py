@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import sys
 
-from molgraph.cli import predict, train
+from molgraph.cli import bundle, embed, predict, report, train
 
-COMMANDS = {"train": train.main, "predict": predict.main}
+COMMANDS = {
+    "train": train.main,
+    "predict": predict.main,
+    "report": report.main,
+    "export": bundle.export,
+    "embed": embed.main,
+    "info": bundle.info,
+}
 USAGE = """usage: molgraph <command> [arguments]
 
 commands:
   train     train a model (Hydra: `molgraph train data=bbbp encoder.hidden_dim=256 seed=1`)
-  predict   predict properties for a CSV/SMI/SDF file with a trained model
+  predict   predict properties (molecules: CSV/SMI/SDF; proteins: PDB/mmCIF files, folders,
+            variants CSVs) with a run directory or a bundle
+  export    write an encoder bundle from a run (`molgraph export RUN_DIR --output BUNDLE`)
+            or from a DGL-LifeSci pre-trained GIN (`--dgllife gin_supervised_masking.pth`)
+  embed     write embeddings with a bundle (`--output x.npy`, `.parquet` or `.csv`)
+  info      show a bundle's recipe (`molgraph info BUNDLE`)
+  report    one table and plot for a sweep (`molgraph report outputs/multirun/DATE/TIME`)
 
 `molgraph <command> --help` shows each command's options."""
 
