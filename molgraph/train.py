@@ -45,7 +45,8 @@ class EpochTimer(L.Callback):
         self.start = self._now(pl_module)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        pl_module.log("train/epoch_time", self._now(pl_module) - self.start, on_epoch=True)
+        elapsed = self._now(pl_module) - self.start  # under DDP: the slowest rank's
+        pl_module.log("train/epoch_time", elapsed, on_epoch=True, sync_dist=True, reduce_fx="max")
 
 
 def save_model(model: PropertyModel, path: Path) -> Path:

@@ -1,31 +1,107 @@
-"""``molgraph train``: the Hydra application."""
+"""``molgraph train``: the Hydra application.
+
+One run, or (``-m``) a sweep of runs. In a sweep, a run that raises is recorded as
+failed (``failed.json`` in its directory) and the sweep goes on; a single run that raises
+still exits non-zero. With ``replicates=k`` a run trains seeds ``seed … seed+k-1`` (one
+sub-directory each) and returns their mean validation metric: the objective an Optuna
+sweep optimises.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import math
+import os
 import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
 
 from molgraph.builder import config_dir, train_from_config
+from molgraph.errors import ConfigError
+from molgraph.models.tasks import Task
+from molgraph.report import record_failure
+
+log = logging.getLogger(__name__)
+
+_DIRECTIONS = {"regression": "minimize", "classification": "maximize"}
 
 
-def _task(cfg: DictConfig) -> float | None:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    metrics = train_from_config(cfg, run_dir)
-    if metrics:
-        print(f"\nrun directory: {run_dir}")
+def sweep_direction(task_kind: str) -> str:
+    """Optuna's direction for a task's monitored metric (``${direction:${data.task}}``)."""
+    if task_kind not in _DIRECTIONS:
+        raise ConfigError(f"data.task must be one of {sorted(_DIRECTIONS)}, got {task_kind!r}")
+    return _DIRECTIONS[task_kind]
+
+
+if not OmegaConf.has_resolver("direction"):
+    OmegaConf.register_new_resolver("direction", sweep_direction)
+
+
+def _check_launch(cfg: DictConfig, multirun: bool) -> None:
+    """DDP's subprocess launcher re-runs this command per GPU, which a local sweep cannot
+    do (the children would start sweeps of their own)."""
+    strategy = str(cfg.trainer.get("strategy", ""))
+    launched_outside = any(k in os.environ for k in ("SLURM_NTASKS", "LOCAL_RANK"))
+    if multirun and strategy.startswith("ddp") and "spawn" not in strategy and not launched_outside:
+        raise ConfigError(
+            f"trainer.strategy={strategy} cannot run inside a local multirun: run each "
+            "configuration on its own, or sweep on a cluster (hydra/launcher=slurm)"
+        )
+
+
+def train_replicates(cfg: DictConfig, run_dir: Path) -> float | None:
+    """Train ``cfg.replicates`` seeds from ``cfg.seed``; the mean validation metric (None on
+    ranks other than zero)."""
+    replicates = int(cfg.get("replicates", 1))
+    if replicates < 1:
+        raise ConfigError(f"replicates must be at least 1, got {replicates}")
+    if replicates == 1:
+        runs = [(cfg, run_dir)]
+    else:
+        runs = []
+        for seed in range(cfg.seed, cfg.seed + replicates):
+            runs.append((OmegaConf.merge(cfg, {"seed": seed}), run_dir / f"seed{seed}"))
+    values = []
+    for run_cfg, path in runs:
+        metrics = train_from_config(run_cfg, path)
+        if not metrics:
+            return None
+        print(f"\nrun directory: {path}")
         for part in ("val", "test"):
             means = {k: v for k, v in metrics[part].items() if "/" not in k}
             print(f"{part} metrics: " + json.dumps({k: round(v, 4) for k, v in means.items()}))
-    return None
+        monitor = Task(cfg.data.task, ()).monitor.removeprefix("val/")
+        values.append(metrics["val"][monitor])
+    return sum(values) / len(values)
+
+
+def _task(cfg: DictConfig) -> float | None:
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    try:
+        _check_launch(cfg, multirun)
+        return train_replicates(cfg, run_dir)
+    except Exception as error:
+        record_failure(run_dir, error)
+        if not multirun:
+            raise
+        log.exception("run %s failed (recorded in failed.json); the sweep goes on", run_dir)
+        return math.nan  # an Optuna sweep marks the trial failed and goes on
 
 
 def main(argv: list[str]) -> int:
     app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")(_task)
-    sys.argv = ["molgraph train", *argv]
+    # DDP's launcher starts the other ranks as `python sys.argv[0] sys.argv[1:]`
+    sys.argv = [__file__, *argv]
     app()
     return 0
+
+
+if __name__ == "__main__":  # how DDP's launcher re-runs `molgraph train` for ranks > 0
+    sys.exit(main(sys.argv[1:]))
