@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import logging
 import warnings
+from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -119,19 +120,30 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, flo
     torch.set_float32_matmul_precision(cfg.matmul_precision)
     featurizer = build(cfg.featurizer)
     source = _data_source(cfg, featurizer)
-    encoder_cfg = _resolved(
-        cfg.encoder,
-        in_node_dim=featurizer.node_dim,
-        in_edge_dim=featurizer.edge_dim,
-        **_vector_input(cfg.encoder, featurizer),
-    )
-    encoder = build(encoder_cfg)
+    fusion = _fusion_settings(cfg, featurizer)
+    encoder_cfg = None
+    if fusion is None or fusion["mode"] != "esm_only":
+        extra = fusion["proj_dim"] if fusion is not None and fusion["mode"] == "early" else 0
+        encoder_cfg = _resolved(
+            cfg.encoder,
+            in_node_dim=featurizer.node_dim + extra,
+            in_edge_dim=featurizer.edge_dim,
+            **_vector_input(cfg.encoder, featurizer),
+        )
+    encoder = None if encoder_cfg is None else build(encoder_cfg)
     if getattr(encoder, "requires_positions", False) and not featurizer.has_coordinates:
         raise ConfigError(
             f"encoder {type(encoder).__name__} needs 3D coordinates but the featurizer "
             "gives none: set featurizer.conformer=true"
         )
+    # ESM weights load before featurization, so a missing checkpoint fails at once
+    esm_model = None if fusion is None else load_configured_esm(cfg.esm)
+    language = None if esm_model is None else _language_model(esm_model[0], fusion, featurizer)
     dataset = source.load(featurizer, cfg.cache_dir, cfg.num_workers)
+    if esm_model is not None and language is None:
+        dataset = dataset.with_embeddings(esm_embeddings(cfg, dataset.sequences, esm_model))
+    if fusion is not None:
+        encoder = fused_encoder(encoder, fusion, language)
     splitter = build(cfg.split)
     split = splitter(dataset.items, dataset.y.numpy(), dataset.row_ids, table=dataset.table)
     if writer:
@@ -149,6 +161,7 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, flo
         "molgraph_version": molgraph.__version__,
         "featurizer": featurizer.to_dict(),
         "encoder": encoder_cfg,
+        "fusion": fusion,
         "head": head_cfg,
         "task": {"kind": task.kind, "names": list(task.names)},
         "trained_on": {
@@ -164,6 +177,8 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, flo
         target_mean=mean,
         target_std=std,
         recipe=recipe,
+        # an in-model ESM sizes its token tensor from the batch: no fixed shapes to capture
+        cuda_graphs=cfg.model.cuda_graphs and not (fusion or {}).get("finetune_layers"),
     )
     callbacks = [
         EarlyStopping(task.monitor, mode=task.mode, patience=cfg.patience),
@@ -232,8 +247,16 @@ def model_from_recipe(recipe: dict[str, Any], state_dict: dict[str, torch.Tensor
     for key in ("featurizer", "encoder", "head", "task"):
         if key not in recipe:
             raise CheckpointError(f"checkpoint recipe lacks {key!r}: not a molgraph model")
+    fusion = recipe.get("fusion")
+    encoder = None
+    if recipe["encoder"] is not None:
+        encoder = _recipe_module(recipe["encoder"], "checkpoint recipe (encoder)")
+    if fusion is not None:
+        encoder = _recipe_fusion(encoder, fusion)
+    elif encoder is None:
+        raise CheckpointError("checkpoint recipe has neither an encoder nor a fusion")
     model = PropertyModel(
-        encoder=_recipe_module(recipe["encoder"], "checkpoint recipe (encoder)"),
+        encoder=encoder,
         head=_recipe_module(recipe["head"], "checkpoint recipe (head)"),
         task=Task(recipe["task"]["kind"], tuple(recipe["task"]["names"])),
         recipe=recipe,
@@ -243,3 +266,116 @@ def model_from_recipe(recipe: dict[str, Any], state_dict: dict[str, torch.Tensor
     except RuntimeError as exc:
         raise CheckpointError(f"weights do not match the recipe: {exc}") from None
     return model.eval()
+
+
+# ESM fusion ------------------------------------------------------------------------------
+
+_FUSION_KEYS = ("mode", "proj_dim", "combine")
+
+
+def _fusion_settings(cfg: DictConfig, featurizer: Any) -> dict[str, Any] | None:
+    """The fusion the config asks for, with the ESM settings a model needs to be rebuilt
+    (model name, layer, width; the architecture when ESM runs inside the model), or None."""
+    node = cfg.get("fusion")
+    if node is None or node.get("mode", "none") == "none":
+        return None
+    fusion = OmegaConf.to_container(node, resolve=True)
+    assert isinstance(fusion, dict)
+    unknown = set(fusion) - set(_FUSION_KEYS) - {"_target_"}
+    if unknown:
+        raise ConfigError(f"fusion: unknown settings {sorted(unknown)} (known: {_FUSION_KEYS})")
+    if getattr(featurizer, "residue_type_columns", None) is None:
+        raise ConfigError(
+            f"fusion={fusion['mode']} needs residue graphs (featurizer=protein), "
+            f"not {type(featurizer).__name__}"
+        )
+    esm_cfg = cfg.esm
+    return {
+        **{k: fusion[k] for k in _FUSION_KEYS if k in fusion},
+        "esm_model": _esm_name(esm_cfg),
+        "esm_layer": int(esm_cfg.layer),
+        "finetune_layers": int(esm_cfg.finetune_layers),
+    }
+
+
+def _esm_name(esm_cfg: DictConfig) -> str:
+    return Path(esm_cfg.path).name.split(".")[0] if esm_cfg.path else str(esm_cfg.model)
+
+
+def load_configured_esm(esm_cfg: DictConfig) -> tuple[torch.nn.Module, Any]:
+    """The ESM model and alphabet the ``esm`` settings name (local file, hub cache, download)."""
+    from molgraph.esm import load_esm
+
+    return load_esm(esm_cfg.model, esm_cfg.path, download=bool(esm_cfg.download))
+
+
+def _language_model(model: torch.nn.Module, fusion: dict[str, Any], featurizer: Any) -> Any:
+    """Records the ESM width in ``fusion``; returns the in-model ESM (loaded weights) when
+    its last layers are fine-tuned, else None (embeddings are then precomputed)."""
+    fusion["esm_dim"] = int(model.embed_dim)
+    if not fusion["finetune_layers"]:
+        return None
+    fusion["esm_architecture"] = [
+        int(model.num_layers), int(model.embed_dim), int(model.attention_heads)
+    ]  # fmt: skip
+    language = _recipe_language_model(fusion, featurizer.residue_type_columns)
+    language.model.load_state_dict(model.state_dict())
+    return language
+
+
+def _recipe_language_model(fusion: dict[str, Any], columns: slice | list[int]) -> Any:
+    from molgraph.nn.fusion import ESMResidueEmbedding
+
+    if isinstance(columns, slice):
+        columns = [columns.start, columns.stop]
+    fusion["residue_columns"] = [int(c) for c in columns]
+    layers, dim, heads = fusion["esm_architecture"]
+    return ESMResidueEmbedding(
+        layers, dim, heads, tuple(fusion["residue_columns"]), fusion["esm_layer"],
+        fusion["finetune_layers"],
+    )  # fmt: skip
+
+
+def fused_encoder(encoder: Any, fusion: dict[str, Any], language: Any = None) -> torch.nn.Module:
+    """The FusedEncoder that ``fusion`` (as :func:`_fusion_settings` gives it) describes."""
+    from molgraph.nn.fusion import FusedEncoder
+
+    return FusedEncoder(
+        encoder,
+        fusion["mode"],
+        fusion["esm_dim"],
+        proj_dim=fusion.get("proj_dim", 128),
+        combine=fusion.get("combine", "concat"),
+        language_model=language,
+    )
+
+
+def _recipe_fusion(encoder: Any, fusion: Any) -> torch.nn.Module:
+    if not isinstance(fusion, dict) or not {"mode", "esm_dim"} <= set(fusion):
+        raise CheckpointError("checkpoint recipe (fusion): expected mode and esm_dim")
+    language = None
+    if fusion.get("finetune_layers"):
+        language = _recipe_language_model(dict(fusion), fusion["residue_columns"])
+    try:
+        return fused_encoder(encoder, fusion, language)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint recipe (fusion): {exc}") from None
+
+
+def esm_embeddings(
+    cfg: DictConfig, sequences: Sequence[str], loaded: tuple[torch.nn.Module, Any] | None = None
+) -> list[torch.Tensor]:
+    """Per-residue ESM embeddings of ``sequences`` (as the config's ``esm`` settings ask),
+    from the on-disk cache under ``cache_dir/esm``; missing ones are computed and stored."""
+    from molgraph.esm import EmbeddingCache, ESMEmbedder
+
+    model, alphabet = loaded or load_configured_esm(cfg.esm)
+    embedder = ESMEmbedder(
+        model,
+        alphabet,
+        _esm_name(cfg.esm),
+        layer=cfg.esm.layer,
+        toks_per_batch=cfg.esm.toks_per_batch,
+    )
+    cache = EmbeddingCache(Path(cfg.cache_dir).expanduser() / "esm", embedder.key)
+    return cache.embed(embedder, list(sequences), progress=True)
