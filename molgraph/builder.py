@@ -216,7 +216,9 @@ def _loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
             loggers.append(build(cfg.logger, "logger", save_dir=str(run_dir)))
         except ModuleNotFoundError as exc:
             target = cfg.logger.get("_target_")
-            raise ConfigError(f"logger {target} needs a package that is not installed: {exc}") from None
+            raise ConfigError(
+                f"logger {target} needs a package that is not installed: {exc}"
+            ) from None
     return loggers
 
 
@@ -379,3 +381,15 @@ def esm_embeddings(
     )
     cache = EmbeddingCache(Path(cfg.cache_dir).expanduser() / "esm", embedder.key)
     return cache.embed(embedder, list(sequences), progress=True)
+
+
+def precompute_esm(cfg: DictConfig) -> int:
+    """Fill the ESM cache for the dataset the config names (``molgraph embed-esm``);
+    returns the number of sequences."""
+    featurizer = build(cfg.featurizer)
+    source = _data_source(cfg, featurizer)
+    dataset = source.load(featurizer, cfg.cache_dir, cfg.num_workers)
+    if not hasattr(dataset, "sequences"):
+        raise ConfigError(f"data: {type(source).__name__} gives no protein sequences to embed")
+    esm_embeddings(cfg, dataset.sequences)
+    return len(dataset.sequences)

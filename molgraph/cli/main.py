@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from molgraph.cli import bundle, embed, predict, report, train
+from molgraph.cli import bundle, embed, embed_esm, predict, report, train
 
 COMMANDS = {
     "train": train.main,
@@ -13,6 +13,7 @@ COMMANDS = {
     "export": bundle.export,
     "embed": embed.main,
     "info": bundle.info,
+    "embed-esm": embed_esm.main,
 }
 USAGE = """usage: molgraph <command> [arguments]
 
@@ -24,6 +25,8 @@ commands:
             or from a DGL-LifeSci pre-trained GIN (`--dgllife gin_supervised_masking.pth`)
   embed     write embeddings with a bundle (`--output x.npy`, `.parquet` or `.csv`)
   info      show a bundle's recipe (`molgraph info BUNDLE`)
+  embed-esm precompute a protein dataset's ESM embeddings into the cache (Hydra overrides
+            as for train: `molgraph embed-esm experiment=gb1_gvp esm.path=esm2.pt`)
   report    one table and plot for a sweep (`molgraph report outputs/multirun/DATE/TIME`)
 
 `molgraph <command> --help` shows each command's options."""

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import esm
+import pandas as pd
 import pytest
 import torch
 from helpers import TINY_TRAINING
@@ -198,3 +199,25 @@ def test_fusion_needs_residue_graphs(esm_checkpoint, tmp_path) -> None:
     cfg = _compose(*TINY_TRAINING, "fusion=early", f"esm.path={esm_checkpoint}")
     with pytest.raises(ConfigError, match="needs residue graphs"):
         train_from_config(cfg, tmp_path / "run")
+
+
+def test_embed_esm_fills_the_cache_that_training_reads(esm_checkpoint, tmp_path, monkeypatch):
+    from molgraph.cli.main import main
+    from molgraph.esm import EmbeddingCache
+
+    settings = [f"esm.path={esm_checkpoint}", "esm.download=false", f"cache_dir={tmp_path}"]
+    monkeypatch.chdir(tmp_path)
+    assert main(["embed-esm", "experiment=protein_demo", *settings]) == 0
+    calls = []
+    original = ESMEmbedder.embed
+    monkeypatch.setattr(
+        ESMEmbedder,
+        "embed",
+        lambda self, seqs, **kw: calls.append(len(seqs)) or original(self, seqs, **kw),
+    )
+    cfg = _compose("experiment=protein_demo", *TINY_TRAINING, "fusion=late", *settings)
+    train_from_config(cfg, tmp_path / "run")
+    assert calls == []  # every embedding came from the cache
+    cache = EmbeddingCache(tmp_path / "esm", "esm2_t2_tiny_UR50D-L2")
+    tested = pd.read_csv(tmp_path / "run" / "predictions_test.csv")["sequence"]
+    assert all(cache.get(s) is not None for s in tested)
