@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,8 @@ from molgraph.builder import model_from_recipe
 from molgraph.data.dataset import featurize_all
 from molgraph.errors import CheckpointError
 from molgraph.featurize import featurizer_from_dict
-from molgraph.io import read_molecules, write_table
+from molgraph.inputs import VariantOptions, read_inputs
+from molgraph.io import write_table
 from molgraph.models.module import PropertyModel
 from molgraph.train import predict_loader
 
@@ -82,7 +83,20 @@ def graph_batches(
         yield graphs.batch(torch.arange(start, min(start + batch_size, len(graphs))))
 
 
-@torch.inference_mode()
+def predict_graphs(
+    model: PropertyModel,
+    graphs: Any,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> np.ndarray:
+    """Predictions ``[len(graphs), T]`` of featurized graphs (``PackedGraphs`` or
+    ``VariantGraphs``), in target units."""
+    model = model.to(device)
+    graphs = graphs.to(device) if torch.device(device).type == "cuda" else graphs
+    return predict_loader(model, graph_batches(graphs, batch_size, progress)).numpy()
+
+
 def predict_items(
     model: PropertyModel,
     featurizer: Any,
@@ -97,40 +111,46 @@ def predict_items(
     pred = np.full((len(items), len(model.task.names)), np.nan, dtype=np.float32)
     ok = np.array([e is None for e in errors])
     if graphs is not None:
-        model = model.to(device)
-        graphs = graphs.to(device) if torch.device(device).type == "cuda" else graphs
-        pred[ok] = predict_loader(model, graph_batches(graphs, batch_size, progress)).numpy()
+        pred[ok] = predict_graphs(model, graphs, batch_size, device, progress)
     return pred, ["" if e is None else e.reason for e in errors]
 
 
 def predict_file(
     model_path: str | Path,
-    input_path: str | Path,
+    input_path: str | Path | Sequence[str | Path],
     output_path: str | Path,
     smiles_column: str | None = None,
     batch_size: int = 256,
     device: str = "cpu",
     progress: bool = True,
+    variants: dict[str, Any] | None = None,
+    **input_options: Any,
 ) -> pd.DataFrame:
-    """Predict every row of a CSV/SMI/SDF file; the output keeps every input row in order,
-    adds one column per task and an ``error`` column for rows that could not be used."""
+    """Predict every input of a file (see :mod:`molgraph.inputs`: molecules from a
+    CSV/SMI/SDF file; structure files, a folder or a CSV of them; variants of one
+    structure); the output keeps every input row in order, adds one column per task and
+    an ``error`` column for rows that could not be used.
+
+    ``variants`` (``structure``, ``mutations_column``, ...) override the settings of
+    the mutational scan the model was trained on; ``input_options`` go to
+    :func:`~molgraph.inputs.read_inputs`.
+    """
     model, featurizer = load_model(model_path)
-    table = read_molecules(Path(input_path), smiles_column)
-    items = list(table["mol"]) if "mol" in table else list(table["smiles"])
-    parse_errors = list(table["parse_error"]) if "parse_error" in table else [""] * len(items)
-    usable = [i for i, e in enumerate(parse_errors) if not e]
-    pred, errors = predict_items(
-        model, featurizer, [items[i] for i in usable], batch_size, device, progress=progress
+    rows = read_inputs(
+        input_path,
+        featurizer,
+        smiles_column=smiles_column,
+        variants=VariantOptions.from_recipe(model.recipe, **(variants or {})),
+        progress=progress,
+        **input_options,
     )
-    columns = np.full((len(table), pred.shape[1]), np.nan, dtype=np.float32)
-    columns[usable] = pred
-    all_errors = list(parse_errors)
-    for i, error in zip(usable, errors, strict=True):
-        all_errors[i] = error
-    out = table.drop(columns=[c for c in ("mol", "parse_error") if c in table])
+    pred = np.full((len(rows.table), len(model.task.names)), np.nan, dtype=np.float32)
+    if rows.graphs is not None:
+        pred[rows.ok] = predict_graphs(model, rows.graphs, batch_size, device, progress)
+    out = rows.table.copy()
     for t, name in enumerate(model.task.names):
-        out[_free_name(out, name)] = columns[:, t]
-    out[_free_name(out, "error")] = all_errors
+        out[_free_name(out, name)] = pred[:, t]
+    out[_free_name(out, "error")] = rows.errors
     write_table(out, Path(output_path))
     return out
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
@@ -46,6 +46,18 @@ class Bundle:
     def has_head(self) -> bool:
         """Whether the bundle also predicts (it holds a task head)."""
         return "head" in self.recipe and "task" in self.recipe
+
+
+def to_json(obj: Any) -> str:
+    """Indented JSON with arrays of plain values on one line (feature vocabularies)."""
+
+    def inline(match: re.Match) -> str:
+        try:
+            return json.dumps(json.loads(match.group(0)))
+        except json.JSONDecodeError:  # a bracket inside a string: leave it as it is
+            return match.group(0)
+
+    return re.sub(r"\[[^\[\]{}]*\]", inline, json.dumps(obj, indent=2, allow_nan=False))
 
 
 def sha256_of(path: Path) -> str:
@@ -84,7 +96,7 @@ def write_bundle(path: str | Path, recipe: dict[str, Any], state_dict: dict[str,
             **{k: v for k, v in recipe.items() if k not in ("format", "format_version")},
             "weights": {"file": WEIGHTS, "sha256": sha256_of(staging / WEIGHTS)},
         }
-        (staging / RECIPE).write_text(json.dumps(full, indent=2, allow_nan=False) + "\n")
+        (staging / RECIPE).write_text(to_json(full) + "\n")
         if path.exists():
             shutil.rmtree(path)
         staging.rename(path)
@@ -190,11 +202,5 @@ def describe(bundle: Bundle) -> str:
         ):
             lines.append(f"target scaler {name!r}: mean {mean:.6g}, std {std:.6g}")
     lines.append("recipe:")
-    lines.append(json.dumps(bundle.recipe, indent=2))
+    lines.append(to_json(bundle.recipe))
     return "\n".join(lines)
-
-
-def state_dtype(state_dict: dict[str, Tensor]) -> torch.dtype:
-    """The floating dtype of the weights (float32 unless the bundle was saved otherwise)."""
-    floats = [v.dtype for v in state_dict.values() if v.is_floating_point()]
-    return floats[0] if floats else torch.float32
