@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,7 @@ from molgraph.featurize import MoleculeFeaturizer
 from molgraph.featurize.protein import ProteinFeaturizer
 from molgraph.models import MLPHead, PropertyModel, Task
 from molgraph.nn import EGNNEncoder, GINEncoder, GVPEncoder
+from molgraph.nn.fusion import FusedEncoder
 from molgraph.nn.norm import MaskedBatchNorm1d
 from molgraph.packed import Padding
 
@@ -113,11 +115,29 @@ def _protein_gvp_case(esol: pd.DataFrame, encoder_cls) -> tuple:
     )  # fmt: skip
 
 
+def _protein_early_fusion_case(esol: pd.DataFrame, encoder_cls) -> tuple:
+    # per-residue language-model embeddings go through the graph as well
+    graphs, y, _ = _protein_gvp_case(esol, GVPEncoder)
+    embeddings = torch.randn(graphs.x.shape[0], 24, generator=torch.Generator().manual_seed(1))
+    graphs = replace(graphs, node_embeddings=embeddings)
+
+    def make() -> FusedEncoder:
+        inner = encoder_cls(graphs.node_dim + 8, graphs.edge_dim, hidden_dim=32, norm="batch")
+        return FusedEncoder(inner, "early", 24, proj_dim=8)
+
+    return graphs, y, make
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
 @pytest.mark.parametrize(
     ("case", "encoder_cls"),
-    [(_esol_case, GINEncoder), (_esol_case, EGNNEncoder), (_protein_gvp_case, GVPEncoder)],
+    [
+        (_esol_case, GINEncoder),
+        (_esol_case, EGNNEncoder),
+        (_protein_gvp_case, GVPEncoder),
+        (_protein_early_fusion_case, GINEncoder),
+    ],
 )
 def test_cuda_graph_step_matches_eager_step(esol: pd.DataFrame, case, encoder_cls) -> None:
     # EGNN: coordinates go through the graph, and its last coordinate update is unused
