@@ -32,6 +32,9 @@ from molgraph.train import EpochTimer, fit_and_report
 log = logging.getLogger(__name__)
 
 ALLOWED_TARGETS = ("molgraph.", "torch.optim.", "lightning.")
+#: Settings that ride in the encoder's node for the builder, not for the constructor:
+#: ``encoder.pretrained=BUNDLE encoder.freeze=true`` (see :func:`_pretrained`).
+BUILDER_SETTINGS = ("pretrained", "freeze")
 
 
 def embedded_dataset(name: str) -> str:
@@ -69,6 +72,7 @@ def build(node: DictConfig | dict, where: str = "config", **kwargs: Any) -> Any:
     """
     container = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
     assert isinstance(container, dict)
+    container = {k: v for k, v in container.items() if k not in BUILDER_SETTINGS}
     _check_targets(container, where)
     if not kwargs:
         return instantiate(container, _convert_="all")
@@ -79,7 +83,7 @@ def build(node: DictConfig | dict, where: str = "config", **kwargs: Any) -> Any:
 def _resolved(node: DictConfig, **values: Any) -> dict[str, Any]:
     container = OmegaConf.to_container(node, resolve=True)
     assert isinstance(container, dict)
-    return {**container, **values}
+    return {**{k: v for k, v in container.items() if k not in BUILDER_SETTINGS}, **values}
 
 
 def _data_source(cfg: DictConfig, featurizer: Any) -> Any:
@@ -130,7 +134,11 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, flo
             in_edge_dim=featurizer.edge_dim,
             **_vector_input(cfg.encoder, featurizer),
         )
-    encoder = None if encoder_cfg is None else build(encoder_cfg)
+    pretrained = _pretrained(cfg, featurizer, encoder_cfg)
+    if pretrained is not None:
+        encoder_cfg, encoder, _ = pretrained
+    else:
+        encoder = None if encoder_cfg is None else build(encoder_cfg)
     if getattr(encoder, "requires_positions", False) and not featurizer.has_coordinates:
         raise ConfigError(
             f"encoder {type(encoder).__name__} needs 3D coordinates but the featurizer "
@@ -167,6 +175,7 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, flo
         "trained_on": {
             "data": OmegaConf.to_container(cfg.data, resolve=True),
             "split": OmegaConf.to_container(cfg.split, resolve=True),
+            **({"pretrained": pretrained[2]} if pretrained is not None else {}),
         },
     }
     model = build(
@@ -393,3 +402,28 @@ def precompute_esm(cfg: DictConfig) -> int:
         raise ConfigError(f"data: {type(source).__name__} gives no protein sequences to embed")
     esm_embeddings(cfg, dataset.sequences)
     return len(dataset.sequences)
+
+
+# Training from a bundle ------------------------------------------------------------------
+
+
+def _pretrained(
+    cfg: DictConfig, featurizer: Any, encoder_cfg: dict[str, Any] | None
+) -> tuple[dict[str, Any], torch.nn.Module, dict[str, Any]] | None:
+    """With ``encoder.pretrained`` set: the bundle's encoder recipe and module (frozen with
+    ``encoder.freeze``) and provenance for the run's recipe; the other ``encoder.*``
+    settings are not used. None without it."""
+    reference, freeze = cfg.encoder.get("pretrained"), bool(cfg.encoder.get("freeze", False))
+    if not reference:
+        if freeze:
+            raise ConfigError("encoder.freeze=true needs encoder.pretrained=BUNDLE")
+        return None
+    if encoder_cfg is None:
+        raise ConfigError("encoder.pretrained: this fusion mode has no graph encoder to load")
+    from molgraph.pretrained.finetune import pretrained_encoder
+
+    encoder_cfg, encoder, provenance = pretrained_encoder(
+        str(reference), freeze, featurizer, encoder_cfg
+    )
+    log.info("encoder from bundle %s (%s)", reference, "frozen" if freeze else "fine-tuned")
+    return encoder_cfg, encoder, provenance
