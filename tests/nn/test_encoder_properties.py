@@ -50,6 +50,7 @@ from molgraph.nn.encoders.gin import GINEncoder
 from molgraph.nn.encoders.gvp import GVPEncoder
 from molgraph.nn.encoders.mpnn import MPNNEncoder
 from molgraph.nn.encoders.painn import PaiNNEncoder
+from molgraph.nn.encoders.pretrain_gin import PretrainGINEncoder
 from molgraph.packed import PackedGraphs, Padding
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -158,6 +159,12 @@ def _attentivefp_biases(encoder: nn.Module) -> None:
             p.normal_(0.0, 0.1)
 
 
+def _pretrain_gin_config(encoder: nn.Module, cfg) -> None:
+    # the published checkpoints' architecture
+    assert encoder.out_dim == 300 and len(encoder.layers) == 5 and encoder.jk == "last"
+    assert encoder.node_proj.bias is None and encoder.node_proj.in_features == 135
+
+
 def _gcn_config(encoder: nn.Module, cfg) -> None:
     assert encoder.out_dim == cfg.hidden_dim == 300
     assert len(encoder.layers) == cfg.num_layers
@@ -223,6 +230,20 @@ SPECS = [
         ),
         overfit=Overfit({"hidden_dim": 64, "num_layers": 3}, first_loss_above=1.0),
         config="gin",
+    ),
+    EncoderSpec(
+        "pretrain_gin",
+        PretrainGINEncoder,
+        hidden=32,
+        build={"num_layers": 3, "dropout": 0.2, "readout": "sum", "norm": "batch"},
+        node_perm=grid(readout=READOUTS, jk=("last", "concat")),
+        across=grid(jk=("last", "sum", "max", "concat")),
+        edges=grid(jk=("last", "concat")),
+        alone=grid(jk=("last", "max")),
+        padded=FLAT_PADDED,
+        overfit=Overfit({"hidden_dim": 64, "num_layers": 3}),
+        config="pretrain_gin",
+        config_check=_pretrain_gin_config,
     ),
     EncoderSpec(
         "gcn",
