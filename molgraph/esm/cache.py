@@ -5,7 +5,11 @@ tensor ``embedding`` ``[L, dim]`` and the sequence and key as metadata. One file
 sequence keeps every write independent: a file is written under a temporary name and
 renamed into place, so a killed run leaves no partial entry and concurrent runs (DDP
 ranks, sweeps) can fill the same cache. The 256 hash prefix folders keep directories
-small for mutational scans of ~10^5 variants.
+small for mutational scans of ~10^5 variants. Measured on a shared 2-core machine with
+one torch thread, for 240 x 1280 float16 entries (an ESM-2 650M embedding of avGFP):
+~520 writes/s (0.3 GB/s) and ~9,700 reads/s, so 50k variants store in ~100 s; 50k such
+entries are ~30 GB, which is why :meth:`EmbeddingCache.compute` fills a cache without
+holding it in memory.
 """
 
 from __future__ import annotations

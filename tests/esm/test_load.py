@@ -7,12 +7,13 @@ import shutil
 import warnings
 from pathlib import Path
 
+import esm
 import pytest
 import torch
 from conftest import REGRESSION_KEYS, TINY_NAME, tiny_model, write_checkpoint
 
 from molgraph.errors import ESMWeightsError
-from molgraph.esm import ESM_MODELS, load_esm
+from molgraph.esm import ESM_MODELS, ESMEmbedder, load_esm
 from molgraph.esm.load import model_url
 
 
@@ -136,3 +137,41 @@ def test_esm_models_table() -> None:
     assert ESM_MODELS["esm2_t30_150M_UR50D"] == (30, 640, 20)
     for name, (layers, _, _) in ESM_MODELS.items():
         assert name.startswith(f"esm2_t{layers}_")
+
+
+def test_esm1b_style_checkpoint_with_args(tmp_path: Path) -> None:
+    """ESM-1b files keep their settings in ``args`` and weights under
+    ``encoder.sentence_encoder.``; fair-esm's own builder handles them."""
+    args = argparse.Namespace(
+        arch="roberta_large",
+        encoder_layers=2,
+        encoder_embed_dim=32,
+        encoder_ffn_embed_dim=64,
+        encoder_attention_heads=4,
+        max_positions=1024,
+    )
+    alphabet = esm.data.Alphabet.from_architecture("ESM-1b")
+    torch.manual_seed(0)
+    reference = esm.ProteinBertModel(
+        argparse.Namespace(
+            arch="roberta_large", layers=2, embed_dim=32, ffn_embed_dim=64, attention_heads=4,
+            max_positions=1024, emb_layer_norm_before=False,
+        ),
+        alphabet,
+    ).eval()  # fmt: skip
+    state = {
+        f"encoder.sentence_encoder.{k}": v
+        for k, v in reference.state_dict().items()
+        if k not in REGRESSION_KEYS
+    }
+    path = tmp_path / "esm1b_t2_tiny_UR50S.pt"
+    torch.save({"args": args, "model": state}, path)
+
+    model, _ = load_esm(path=path)
+    assert isinstance(model, esm.ProteinBertModel)
+    sequence = "MQYKLILNGKTLKGETTTEAVDAATAEKVFKQYANDNGVDGEWTYDDATKTFTVTE"
+    (out,) = ESMEmbedder(model, alphabet, path.stem, device="cpu").embed([sequence])
+    _, _, tokens = alphabet.get_batch_converter()([("gb1", sequence)])
+    with torch.no_grad():
+        expected = reference(tokens, repr_layers=[2])["representations"][2][0, 1:-1]
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-5)
