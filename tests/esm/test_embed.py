@@ -142,3 +142,19 @@ def test_stitched_agrees_with_direct() -> None:
 def test_progress_bar_counts_residues(gb1: str, capsys) -> None:
     embedder().embed([gb1, gb1[:20]], progress=True)
     assert "76/76" in capsys.readouterr().err
+
+
+def test_bfloat16_keeps_positions() -> None:
+    """bfloat16 stays close to float32 at every position of a 1000-residue sequence.
+
+    Measured: relative error 0.0047 on average, at most 0.0073, the same beyond position
+    512 as before 256. With fair-esm's rotary tables cast to bfloat16 (positions rounded)
+    it was 0.0123 beyond 512 and 0.030 at most.
+    """
+    sequence = (AVGFP * 5)[:1000]
+    full = embedder().embed([sequence])[0]
+    (half,) = embedder(dtype=torch.bfloat16).embed([sequence])
+    assert half.dtype == torch.float32
+    error = (half - full).norm(dim=1) / full.norm(dim=1)
+    assert error.max() < 0.015
+    assert error[512:].mean() < 0.008
