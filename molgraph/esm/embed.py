@@ -110,7 +110,8 @@ class ESMEmbedder:
         Representation layer, 0 (token embeddings) to ``num_layers``; -1 = the last.
     toks_per_batch
         Token budget of a batch: sequences sorted by length are grouped while
-        ``batch size × longest tokens (residues + BOS/EOS)`` stays within it.
+        ``batch size × longest tokens (residues + BOS/EOS)`` stays within it (and padding
+        stays within a quarter of the batch).
     window, overlap
         Sequences longer than ``window`` residues are embedded in windows of ``window``
         residues starting every ``window - overlap``; each residue takes its embedding
@@ -206,18 +207,26 @@ class ESMEmbedder:
         return pieces
 
     def _batches(self, pieces: list[_Piece]) -> list[list[_Piece]]:
-        """Longest first, so a batch that does not fit in memory fails at once."""
-        order = sorted(pieces, key=lambda p: -p.length)
+        """Length-sorted batches within the token budget, at most 1/4 padding each.
+
+        Longest first, so that a batch that does not fit in memory fails at once. The
+        padding bound only splits batches where lengths are sparse (a small or very mixed
+        set, the long tail); it keeps one large budget from padding everything to the
+        longest sequence.
+        """
+        extra = self._bos + self._eos
         batches: list[list[_Piece]] = []
-        for piece in order:
-            if (
-                batches
-                and (len(batches[-1]) + 1) * (batches[-1][0].length + self._bos + self._eos)
-                <= self.toks_per_batch
-            ):
-                batches[-1].append(piece)
-            else:
-                batches.append([piece])
+        real = 0
+        for piece in sorted(pieces, key=lambda p: -p.length):
+            if batches:
+                longest = batches[-1][0].length + extra
+                padded = (len(batches[-1]) + 1) * longest
+                if padded <= self.toks_per_batch and real + piece.length + extra >= 0.75 * padded:
+                    batches[-1].append(piece)
+                    real += piece.length + extra
+                    continue
+            batches.append([piece])
+            real = piece.length + extra
         return batches
 
     @torch.inference_mode()
