@@ -224,10 +224,14 @@ def to_markdown(table: pd.DataFrame, runs: Sequence[Run], sweep_dir: Path) -> st
         lines += ["", f"## Failed runs ({len(failed)} of {len(runs)})", ""]
         for run in failed:
             where = run.path.relative_to(sweep_dir)
-            first = run.error.splitlines()[0] if run.error else ""
+            error = " ".join((run.error or "").split())  # one line: wrapped errors span several
             name = configuration(run, keys)
-            lines.append(f"- `{where}` (`{name}`, seed {run.seed}): {first}")
+            lines.append(f"- `{where}` (`{name}`, seed {run.seed}): {_shorten(error, 400)}")
     return "\n".join(lines) + "\n"
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def plot_summary(table: pd.DataFrame, out_png: Path) -> Path:

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import hydra
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -43,14 +44,17 @@ if not OmegaConf.has_resolver("direction"):
 
 
 def _check_launch(cfg: DictConfig, multirun: bool) -> None:
-    """DDP's subprocess launcher re-runs this command per GPU, which a local sweep cannot
-    do (the children would start sweeps of their own)."""
+    """DDP's subprocess launcher re-runs this command once per extra GPU, which works for
+    one training run only: children of a sweep would start sweeps of their own, and a
+    second replicate would launch children again."""
     strategy = str(cfg.trainer.get("strategy", ""))
     launched_outside = any(k in os.environ for k in ("SLURM_NTASKS", "LOCAL_RANK"))
-    if multirun and strategy.startswith("ddp") and "spawn" not in strategy and not launched_outside:
+    several = multirun or int(cfg.get("replicates", 1)) > 1
+    if several and strategy.startswith("ddp") and "spawn" not in strategy and not launched_outside:
         raise ConfigError(
-            f"trainer.strategy={strategy} cannot run inside a local multirun: run each "
-            "configuration on its own, or sweep on a cluster (hydra/launcher=slurm)"
+            f"trainer.strategy={strategy} cannot run inside a local multirun or with "
+            "replicates > 1: run each configuration and seed on its own, or sweep on a "
+            "cluster (hydra/launcher=slurm)"
         )
 
 
@@ -68,7 +72,11 @@ def train_replicates(cfg: DictConfig, run_dir: Path) -> float | None:
             runs.append((OmegaConf.merge(cfg, {"seed": seed}), run_dir / f"seed{seed}"))
     values = []
     for run_cfg, path in runs:
-        metrics = train_from_config(run_cfg, path)
+        try:
+            metrics = train_from_config(run_cfg, path)
+        finally:  # a DDP run's process group ends with it: the next run makes its own
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.destroy_process_group()
         if not metrics:
             return None
         print(f"\nrun directory: {path}")
