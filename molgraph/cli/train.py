@@ -22,6 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+import __main__
 from molgraph.builder import config_dir, train_from_config
 from molgraph.errors import ConfigError
 from molgraph.models.tasks import Task
@@ -105,9 +106,15 @@ def _task(cfg: DictConfig) -> float | None:
 
 def main(argv: list[str]) -> int:
     app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")(_task)
-    # DDP's launcher starts the other ranks as `python sys.argv[0] sys.argv[1:]`
-    sys.argv = [__file__, *argv]
-    app()
+    # DDP's launcher starts the other ranks as `python sys.argv[0] sys.argv[1:]`, or as
+    # `python -m <module of __main__> sys.argv[1:]` after `python -m ...` (molgraph.cli.main,
+    # pytest): make it this file, run with these arguments, either way
+    saved = sys.argv, getattr(__main__, "__spec__", None)
+    sys.argv, __main__.__spec__ = [__file__, *argv], None
+    try:
+        app()
+    finally:
+        sys.argv, __main__.__spec__ = saved
     return 0
 
 
