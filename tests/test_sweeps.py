@@ -209,7 +209,7 @@ def test_ddp_on_two_cpu_processes(tmp_path: Path) -> None:
     ranks' uneven shards, equals rank zero's evaluation of the whole validation set, and
     rank zero alone wrote the run's files."""
     run_dir = tmp_path / "run"
-    ddp = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.sync_batchnorm=false"]
+    ddp = ["trainer=ddp", "trainer.accelerator=cpu"]
     assert _train(tmp_path, f"hydra.run.dir={run_dir}", *ddp, *TINY_TRAINING) == 0
     split = json.loads((run_dir / "split.json").read_text())
     assert len(split["val"]) % 2 == 1  # the two shards differ in length
