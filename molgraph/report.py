@@ -4,8 +4,9 @@ A sweep directory holds run directories (``molgraph train -m ...``): each has
 ``.hydra/overrides.yaml`` and either ``metrics.json`` (finished) or ``failed.json`` (the
 exception it died on, written by :func:`record_failure`). A run trained with
 ``replicates=k`` keeps one sub-directory per seed under the run directory, each a run of
-its own; their overrides are the parent's. A configuration is a run's overrides without
-``seed``; its row in the report averages the seeds that finished.
+its own; their overrides are the parent's. A configuration is named by the overrides that
+vary between runs, the seed left out; its row in the report averages the seeds that
+finished.
 """
 
 from __future__ import annotations
@@ -22,12 +23,16 @@ import pandas as pd
 import yaml
 
 from molgraph.errors import MolgraphError
+from molgraph.models.tasks import Task
 
 FAILED = "failed.json"
 METRICS = "metrics.json"
 
-#: Direction of each metric a task can monitor (see :class:`molgraph.models.Task`).
-LOWER_IS_BETTER = {"rmse": True, "mae": True, "roc_auc": False, "pr_auc": False, "r2": False}
+#: The metric each task kind monitors, and whether lower is better (from :class:`Task`).
+LOWER_IS_BETTER = {
+    Task(kind, ()).monitor.removeprefix("val/"): Task(kind, ()).mode == "min"
+    for kind in ("regression", "classification")
+}
 
 
 class ReportError(MolgraphError, ValueError):
@@ -66,8 +71,7 @@ class Run:
         """The monitored metric's name, from the metrics the run wrote."""
         if self.metrics is None:
             return None
-        val = self.metrics["val"]
-        return "rmse" if "rmse" in val else "roc_auc" if "roc_auc" in val else None
+        return next((m for m in LOWER_IS_BETTER if m in self.metrics["val"]), None)
 
 
 def _key(override: str) -> str:
@@ -135,17 +139,17 @@ def varying_keys(runs: Sequence[Run]) -> list[str]:
     for run in runs:
         for override in run.swept:
             values.setdefault(_key(override), set()).add(override)
-    keys = [
+    return [
         k
         for k, v in values.items()
         if len(v) > 1 or any(k not in {_key(o) for o in run.swept} for run in runs)
     ]
-    return keys
 
 
 def configuration(run: Run, keys: Sequence[str]) -> str:
-    """The run's overrides of ``keys``, space-separated ("(defaults)" if none)."""
-    return " ".join(o for o in run.swept if _key(o) in keys) or "(defaults)"
+    """The run's overrides of ``keys``, space-separated ("(all runs)" if none: a sweep
+    over seeds only)."""
+    return " ".join(o for o in run.swept if _key(o) in keys) or "(all runs)"
 
 
 def summarize(runs: Sequence[Run]) -> pd.DataFrame:

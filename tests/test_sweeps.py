@@ -27,11 +27,18 @@ SWEEP = ("encoder=gin,gcn,egnn", "seed=0,1")
 NEEDS_COORDINATES = "needs 3D coordinates"
 
 
-def _train(root: Path, *arguments: str) -> int:
+@pytest.fixture(scope="module", autouse=True)
+def _shared_cache(tmp_path_factory: pytest.TempPathFactory):
+    """One featurization cache for the module's runs (ESOL is featurized once)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MOLGRAPH_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+def _train(*arguments: str) -> int:
     environ = dict(os.environ)  # DDP's launcher sets LOCAL_RANK and others in the parent
     try:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("MOLGRAPH_CACHE", str(root / "cache"))
             patch.setattr(sys, "argv", list(sys.argv))  # the train command replaces it
             return main(["train", *arguments])
     finally:
@@ -47,7 +54,7 @@ def _val_rmse(run_dir: Path) -> float:
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 3 encoders x 2 seeds multirun on the embedded ESOL set (tiny runs)."""
     root = tmp_path_factory.mktemp("sweep")
-    code = _train(root, "-m", f"hydra.sweep.dir={root / 'sweep'}", *SWEEP, *TINY_TRAINING)
+    code = _train("-m", f"hydra.sweep.dir={root / 'sweep'}", *SWEEP, *TINY_TRAINING)
     assert code == 0
     return root / "sweep"
 
@@ -131,7 +138,7 @@ def test_classification_rows_rank_highest_roc_auc_first(tmp_path: Path) -> None:
 def test_single_run_failure_exits_nonzero_and_is_recorded(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     with pytest.raises(SystemExit) as exit_info:
-        _train(tmp_path, f"hydra.run.dir={run_dir}", "encoder=egnn", *TINY_TRAINING)
+        _train(f"hydra.run.dir={run_dir}", "encoder=egnn", *TINY_TRAINING)
     assert exit_info.value.code != 0
     assert NEEDS_COORDINATES in json.loads((run_dir / "failed.json").read_text())["error"]
 
@@ -140,7 +147,7 @@ def test_optuna_search_runs_three_trials_on_replicate_seeds(tmp_path: Path) -> N
     sweep = tmp_path / "optuna"
     tiny = [o for o in TINY_TRAINING if not o.startswith("encoder.")]  # the search sets them
     arguments = ["search=optuna", "hydra.sweeper.n_trials=3", "replicates=2", *tiny]
-    assert _train(tmp_path, f"hydra.sweep.dir={sweep}", *arguments) == 0
+    assert _train(f"hydra.sweep.dir={sweep}", *arguments) == 0
     trials = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
     assert len(trials) == 3
     objectives = []
@@ -196,7 +203,7 @@ def test_slurm_launcher_submits_valid_jobs_offline(tmp_path: Path, monkeypatch) 
     monkeypatch.setenv("SUBMITIT_DEBUG_JOB_ID", "1")  # a job environment (submitit's debug one)
     sweep = tmp_path / "sweep"
     arguments = [f"hydra.sweep.dir={sweep}", "hydra/launcher=slurm", "hydra.launcher.partition=gpu"]
-    assert _train(tmp_path, "-m", *arguments, "seed=0,1", *TINY_TRAINING) == 0
+    assert _train("-m", *arguments, "seed=0,1", *TINY_TRAINING) == 0
     (script,) = scripts
     for line in ("--partition=gpu", "--gpus-per-node=1", "--ntasks-per-node=1"):
         assert f"#SBATCH {line}" in script
@@ -210,7 +217,7 @@ def test_ddp_on_two_cpu_processes(tmp_path: Path) -> None:
     rank zero alone wrote the run's files."""
     run_dir = tmp_path / "run"
     ddp = ["trainer=ddp", "trainer.accelerator=cpu"]
-    assert _train(tmp_path, f"hydra.run.dir={run_dir}", *ddp, *TINY_TRAINING) == 0
+    assert _train(f"hydra.run.dir={run_dir}", *ddp, *TINY_TRAINING) == 0
     split = json.loads((run_dir / "split.json").read_text())
     assert len(split["val"]) % 2 == 1  # the two shards differ in length
     curves = pd.read_csv(run_dir / "metrics.csv")
@@ -224,7 +231,7 @@ def test_ddp_on_two_cpu_processes(tmp_path: Path) -> None:
 def test_ddp_in_a_local_multirun_is_refused(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     arguments = [f"hydra.sweep.dir={sweep}", "trainer=ddp", "trainer.accelerator=cpu", "seed=0"]
-    assert _train(tmp_path, "-m", *arguments, *TINY_TRAINING) == 0
+    assert _train("-m", *arguments, *TINY_TRAINING) == 0
     (record,) = sweep.glob("*/failed.json")
     assert "cannot run inside a local multirun" in json.loads(record.read_text())["error"]
 
@@ -234,10 +241,10 @@ def test_tensorboard_logger(tmp_path: Path) -> None:
     arguments = [f"hydra.run.dir={run_dir}", "logger=tensorboard", *TINY_TRAINING]
     if importlib.util.find_spec("tensorboard") is None:
         with pytest.raises(SystemExit):
-            _train(tmp_path, *arguments)
+            _train(*arguments)
         error = json.loads((run_dir / "failed.json").read_text())["error"]
         assert error.startswith(ConfigError.__name__) and "tensorboard" in error
     else:
-        assert _train(tmp_path, *arguments) == 0
+        assert _train(*arguments) == 0
         assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
         assert (run_dir / "metrics.csv").is_file()  # the CSV log is always written
