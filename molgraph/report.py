@@ -277,9 +277,16 @@ def plot_summary(table: pd.DataFrame, out_png: Path) -> Path:
             f"{c} (n={n})" for c, n in zip(rows["configuration"], rows["n_runs"], strict=True)
         ]
         ax.set_yticks(y, labels)
+        # zoom on the spread of the results (the axis says where it starts)
+        parts = [rows[f"{p}_mean"] - np.nan_to_num(rows[f"{p}_sd"]) for p in ("val", "test")]
+        low = float(min(p.min() for p in parts))
+        high = float(
+            max((rows[f"{p}_mean"] + np.nan_to_num(rows[f"{p}_sd"])).max() for p in ("val", "test"))
+        )
+        ax.set_xlim(max(0.0, low - 0.5 * (high - low + 1e-9)), high + 0.1 * (high - low + 1e-9))
         better = "lower" if LOWER_IS_BETTER.get(metric, True) else "higher"
         ax.set_xlabel(f"{metric} ({better} is better; bars: mean ± sd over seeds)")
-        ax.legend(loc="lower right", fontsize="small")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     out_png.parent.mkdir(parents=True, exist_ok=True)
