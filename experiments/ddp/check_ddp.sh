@@ -11,8 +11,9 @@ out=${1:?output folder}
 extra=("${@:2}")
 timeout_s=${RUN_TIMEOUT:-120}
 mkdir -p "$out/runs"
-common=(data=hiv encoder=gin seed=0 trainer.max_epochs=6 patience=100 batch_size=64
-    trainer.enable_progress_bar=false)
+# COMMON replaces the workload, e.g. COMMON="experiment=gb1_gvp trainer.max_epochs=6"
+read -ra common <<<"${COMMON:-data=hiv encoder=gin trainer.max_epochs=6 batch_size=64}"
+common+=(seed=0 patience=100 trainer.enable_progress_bar=false)
 train() { # name, overrides...
     local name=$1
     shift
