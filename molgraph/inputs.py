@@ -95,7 +95,8 @@ def read_inputs(
     progress: bool = True,
 ) -> InputRows:
     """Read and featurize the inputs in ``paths`` for ``featurizer`` (see the module
-    docstring); a variants CSV is recognised by ``variants.structure`` being set."""
+    docstring). A CSV is read as variants when ``variants.structure`` is set and the CSV
+    has the variant column (or no ``file_column``), else as a table of structure files."""
     paths = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
     if not paths:
         raise MolgraphError("no input given")
@@ -105,7 +106,8 @@ def read_inputs(
             raise MolgraphError(f"molecules are read from one file, got {len(paths)}")
         return _molecules(paths[0], featurizer, smiles_column, num_workers, progress)
     is_csv = len(paths) == 1 and paths[0].name.lower().endswith((".csv", ".csv.gz"))
-    if is_csv and variants is not None and variants.structure is not None:
+    if is_csv and _holds_variants(paths[0], file_column, variants):
+        assert variants is not None
         return _variants(paths[0], featurizer, variants)
     if is_csv:
         table, items = _structure_table(paths[0], file_column, chain_column)
@@ -116,6 +118,16 @@ def read_inputs(
     missing = ["" if Path(i if isinstance(i, str) else i[0]).is_file() else "no such file"
                for i in items]  # fmt: skip
     return _featurized(table, items, missing, featurizer, num_workers, progress, "structure")
+
+
+def _holds_variants(path: Path, file_column: str, variants: VariantOptions | None) -> bool:
+    """A CSV holds variants when a wild-type structure is known and the CSV has the
+    variant column, or has no column of structure files (then it must be variants)."""
+    if variants is None or variants.structure is None:
+        return False
+    header = pd.read_csv(path, nrows=0).columns
+    column = variants.mutations_column or variants.sequence_column
+    return column in header or file_column not in header
 
 
 def _featurized(

@@ -57,11 +57,10 @@ def load_model(path: str | Path) -> tuple[PropertyModel, Any]:
     Nothing is unpickled: checkpoints load with ``torch.load(weights_only=True)``,
     bundles as JSON and checksummed safetensors.
     """
-    from molgraph.pretrained.registry import open_bundle, resolve
+    from molgraph.pretrained.registry import open_bundle
 
     if not Path(path).exists() or (Path(path) / "recipe.json").is_file():
-        resolve(path)  # a bundle, or a clear error naming what was looked for
-        bundle = open_bundle(path)
+        bundle = open_bundle(path)  # a bundle, or a clear error naming what was looked for
         if not bundle.has_head:
             raise CheckpointError(
                 f"{path}: this bundle holds an encoder only (no task head): it cannot predict"

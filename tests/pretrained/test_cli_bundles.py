@@ -167,6 +167,21 @@ def test_predict_structures_keeps_every_file(
     assert table["error"].iloc[2] == "no such file"
 
 
+def test_predict_a_csv_of_structure_files(protein_bundle: Path, structures: Path, tmp_path) -> None:
+    # the bundle knows a wild-type structure, but this CSV names files, not variants
+    listing = structures / "listing.csv"
+    files = ["gb1_2qmt.pdb", "broken.pdb", "", "gb1_2qmt.pdb"]
+    pd.DataFrame({"name": ["a", "b", "c", "d"], "file": files}).to_csv(listing, index=False)
+    output = tmp_path / "listing_out.csv"
+    arguments = ["--model", str(protein_bundle), "--input", str(listing)]
+    assert main(["predict", *arguments, "--output", str(output), "--no-progress"]) == 0
+    table = _read(output)
+    assert list(table.columns) == ["name", "file", "fitness", "error"]
+    assert (table["error"] != "").tolist() == [True if f in ("broken.pdb", "") else False
+                                               for f in files]  # fmt: skip
+    assert table["fitness"].iloc[0] == table["fitness"].iloc[3]
+
+
 def test_embed_structures_and_variants(
     protein_bundle: Path, structures: Path, variants_csv: Path, tmp_path: Path
 ) -> None:
