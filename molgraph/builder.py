@@ -373,11 +373,8 @@ def _recipe_fusion(encoder: Any, fusion: Any) -> torch.nn.Module:
         raise CheckpointError(f"checkpoint recipe (fusion): {exc}") from None
 
 
-def esm_embeddings(
-    cfg: DictConfig, sequences: Sequence[str], loaded: tuple[torch.nn.Module, Any] | None = None
-) -> list[torch.Tensor]:
-    """Per-residue ESM embeddings of ``sequences`` (as the config's ``esm`` settings ask),
-    from the on-disk cache under ``cache_dir/esm``; missing ones are computed and stored."""
+def _esm_cache(cfg: DictConfig, loaded: tuple[torch.nn.Module, Any] | None = None) -> tuple:
+    """The configured ESM as an embedder, and its on-disk cache under ``cache_dir/esm``."""
     from molgraph.esm import EmbeddingCache, ESMEmbedder
 
     model, alphabet = loaded or load_configured_esm(cfg.esm)
@@ -388,7 +385,15 @@ def esm_embeddings(
         layer=cfg.esm.layer,
         toks_per_batch=cfg.esm.toks_per_batch,
     )
-    cache = EmbeddingCache(Path(cfg.cache_dir).expanduser() / "esm", embedder.key)
+    return embedder, EmbeddingCache(Path(cfg.cache_dir).expanduser() / "esm", embedder.key)
+
+
+def esm_embeddings(
+    cfg: DictConfig, sequences: Sequence[str], loaded: tuple[torch.nn.Module, Any] | None = None
+) -> list[torch.Tensor]:
+    """Per-residue ESM embeddings of ``sequences`` (as the config's ``esm`` settings ask),
+    from the on-disk cache; missing ones are computed and stored."""
+    embedder, cache = _esm_cache(cfg, loaded)
     return cache.embed(embedder, list(sequences), progress=True)
 
 
@@ -400,7 +405,8 @@ def precompute_esm(cfg: DictConfig) -> int:
     dataset = source.load(featurizer, cfg.cache_dir, cfg.num_workers)
     if not hasattr(dataset, "sequences"):
         raise ConfigError(f"data: {type(source).__name__} gives no protein sequences to embed")
-    esm_embeddings(cfg, dataset.sequences)
+    embedder, cache = _esm_cache(cfg)
+    cache.compute(embedder, list(dataset.sequences), progress=True)  # memory: one chunk
     return len(dataset.sequences)
 
 
