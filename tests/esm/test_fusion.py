@@ -12,6 +12,7 @@ import esm
 import pandas as pd
 import pytest
 import torch
+from conftest import TINY, tiny_model
 from helpers import TINY_TRAINING
 from hydra import compose, initialize_config_dir
 
@@ -26,7 +27,7 @@ from molgraph.packed import PackedGraphs, Padding
 
 ROOT = Path(__file__).parents[2]
 DEMO_STRUCTURE = str(ROOT / "molgraph/datasets/gb1_2qmt.pdb")
-LAYERS, DIM, HEADS = 2, 32, 4
+LAYERS, DIM, HEADS = TINY.encoder_layers, TINY.encoder_embed_dim, TINY.encoder_attention_heads
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +47,10 @@ def proteins(shared_data: Path) -> tuple[PackedGraphs, list[str]]:
 
 @pytest.fixture(scope="module")
 def language_model() -> ESMResidueEmbedding:
-    torch.manual_seed(0)
-    return ESMResidueEmbedding(
-        LAYERS, DIM, HEADS, residue_columns=(0, 21), finetune_layers=1
-    ).eval()
+    """The tiny checkpoint's ESM inside the model, its last layer trainable."""
+    lm = ESMResidueEmbedding(LAYERS, DIM, HEADS, residue_columns=(0, 21), finetune_layers=1)
+    lm.model.load_state_dict(tiny_model().state_dict())
+    return lm.eval()
 
 
 def _embedded(packed: PackedGraphs, sequences: list[str], lm: ESMResidueEmbedding):
@@ -147,22 +148,6 @@ def _compose(*overrides: str):
         return compose("train", overrides=list(overrides))
 
 
-@pytest.fixture(scope="module")
-def esm_checkpoint(tmp_path_factory, language_model) -> Path:
-    """A tiny ESM-2 checkpoint in fair-esm's own format (the random weights of
-    ``language_model``), without a contact-regression file."""
-    from argparse import Namespace
-
-    path = tmp_path_factory.mktemp("esm") / "esm2_t2_tiny_UR50D.pt"
-    state = {f"encoder.{k}": v for k, v in language_model.model.state_dict().items()}
-    cfg = Namespace(
-        encoder_layers=LAYERS, encoder_embed_dim=DIM, encoder_attention_heads=HEADS,
-        token_dropout=True,
-    )  # fmt: skip
-    torch.save({"model": state, "cfg": {"model": cfg}}, path)
-    return path
-
-
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -174,10 +159,10 @@ def esm_checkpoint(tmp_path_factory, language_model) -> Path:
     ],
     ids=["early", "late", "late-gated", "esm_only", "early-finetune"],
 )
-def test_every_fusion_mode_trains_and_reloads(esm_checkpoint, tmp_path, overrides) -> None:
+def test_every_fusion_mode_trains_and_reloads(tiny_checkpoint_bare, tmp_path, overrides) -> None:
     cfg = _compose(
         "experiment=protein_demo", *TINY_TRAINING, *overrides,
-        f"esm.path={esm_checkpoint}", "esm.download=false", f"cache_dir={tmp_path / 'cache'}",
+        f"esm.path={tiny_checkpoint_bare}", "esm.download=false", f"cache_dir={tmp_path / 'cache'}",
     )  # fmt: skip
     run_dir = tmp_path / "run"
     metrics = train_from_config(cfg, run_dir)
@@ -195,17 +180,17 @@ def test_every_fusion_mode_trains_and_reloads(esm_checkpoint, tmp_path, override
     assert json.loads((run_dir / "metrics.json").read_text()) == metrics
 
 
-def test_fusion_needs_residue_graphs(esm_checkpoint, tmp_path) -> None:
-    cfg = _compose(*TINY_TRAINING, "fusion=early", f"esm.path={esm_checkpoint}")
+def test_fusion_needs_residue_graphs(tiny_checkpoint_bare, tmp_path) -> None:
+    cfg = _compose(*TINY_TRAINING, "fusion=early", f"esm.path={tiny_checkpoint_bare}")
     with pytest.raises(ConfigError, match="needs residue graphs"):
         train_from_config(cfg, tmp_path / "run")
 
 
-def test_embed_esm_fills_the_cache_that_training_reads(esm_checkpoint, tmp_path, monkeypatch):
+def test_embed_esm_fills_the_cache_that_training_reads(tiny_checkpoint_bare, tmp_path, monkeypatch):
     from molgraph.cli.main import main
     from molgraph.esm import EmbeddingCache
 
-    settings = [f"esm.path={esm_checkpoint}", "esm.download=false", f"cache_dir={tmp_path}"]
+    settings = [f"esm.path={tiny_checkpoint_bare}", "esm.download=false", f"cache_dir={tmp_path}"]
     monkeypatch.chdir(tmp_path)
     assert main(["embed-esm", "experiment=protein_demo", *settings]) == 0
     calls = []
