@@ -166,6 +166,15 @@ def test_optuna_search_runs_three_trials_on_replicate_seeds(tmp_path: Path) -> N
     assert table["val_mean"].iloc[0] == pytest.approx(min(objectives))
 
 
+def test_failed_optuna_trials_score_worst_and_the_study_goes_on(tmp_path: Path) -> None:
+    sweep = tmp_path / "optuna"
+    arguments = ["search=optuna", "hydra.sweeper.n_trials=2", "encoder=egnn", *TINY_TRAINING]
+    assert _train(f"hydra.sweep.dir={sweep}", *arguments) == 0
+    assert len(list(sweep.glob("*/failed.json"))) == 2
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert results["best_value"] == math.inf  # RMSE: the worst there is
+
+
 def test_optuna_direction_follows_the_task() -> None:
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         for data, direction in (("esol", "minimize"), ("bbbp", "maximize")):

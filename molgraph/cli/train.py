@@ -101,7 +101,16 @@ def _task(cfg: DictConfig) -> float | None:
         if not multirun:
             raise
         log.exception("run %s failed (recorded in failed.json); the sweep goes on", run_dir)
-        return math.nan  # an Optuna sweep marks the trial failed and goes on
+        return _worst(cfg)
+
+
+def _worst(cfg: DictConfig) -> float:
+    """The objective of a failed run: the worst value, so an Optuna study goes on (its
+    sweeper stops at a trial that raises or returns NaN) and steers away from it."""
+    try:
+        return math.inf if sweep_direction(cfg.data.task) == "minimize" else -math.inf
+    except Exception:  # no usable data.task: nothing better to say
+        return math.nan
 
 
 def main(argv: list[str]) -> int:
