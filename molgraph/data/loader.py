@@ -52,7 +52,11 @@ class GraphLoader:
         order = self.indices
         if self.shuffle:
             order = np.random.default_rng(self.seed + self.epoch).permutation(order)
-        if self.distributed and torch.distributed.is_available() and torch.distributed.is_initialized():
+        if (
+            self.distributed
+            and torch.distributed.is_available()
+            and torch.distributed.is_initialized()
+        ):
             rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
             if self.shuffle:
                 order = np.resize(order, -(-len(order) // world) * world)
