@@ -253,21 +253,25 @@ def _recipe_module(node: Any, where: str) -> torch.nn.Module:
     return cls(**arguments)
 
 
+def encoder_from_recipe(recipe: dict[str, Any], where: str) -> torch.nn.Module:
+    """The (untrained) encoder a recipe describes, fused with ESM where it says so."""
+    fusion, encoder = recipe.get("fusion"), None
+    if recipe.get("encoder") is not None:
+        encoder = _recipe_module(recipe["encoder"], f"{where} (encoder)")
+    if fusion is not None:
+        return _recipe_fusion(encoder, fusion)
+    if encoder is None:
+        raise CheckpointError(f"{where}: neither an encoder nor a fusion")
+    return encoder
+
+
 def model_from_recipe(recipe: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> PropertyModel:
     """Rebuild a trained model from a checkpoint's recipe and weights."""
     for key in ("featurizer", "encoder", "head", "task"):
         if key not in recipe:
             raise CheckpointError(f"checkpoint recipe lacks {key!r}: not a molgraph model")
-    fusion = recipe.get("fusion")
-    encoder = None
-    if recipe["encoder"] is not None:
-        encoder = _recipe_module(recipe["encoder"], "checkpoint recipe (encoder)")
-    if fusion is not None:
-        encoder = _recipe_fusion(encoder, fusion)
-    elif encoder is None:
-        raise CheckpointError("checkpoint recipe has neither an encoder nor a fusion")
     model = PropertyModel(
-        encoder=encoder,
+        encoder=encoder_from_recipe(recipe, "checkpoint recipe"),
         head=_recipe_module(recipe["head"], "checkpoint recipe (head)"),
         task=Task(recipe["task"]["kind"], tuple(recipe["task"]["names"])),
         recipe=recipe,

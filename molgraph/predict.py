@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -82,15 +83,45 @@ def graph_batches(
         yield graphs.batch(torch.arange(start, min(start + batch_size, len(graphs))))
 
 
+def with_esm_embeddings(
+    recipe: dict[str, Any],
+    graphs: Any,
+    esm_path: str | Path | None = None,
+    progress: bool = True,
+) -> Any:
+    """``graphs`` with the per-residue ESM embeddings that a model fused with a frozen ESM
+    reads (``recipe["fusion"]``), else unchanged.
+
+    The ESM checkpoint is ``esm_path``, or found by the recipe's model name (torch hub's
+    cache, else a download); embeddings go through the cache under ``$MOLGRAPH_CACHE/esm``.
+    """
+    fusion = recipe.get("fusion")
+    if not fusion or fusion.get("finetune_layers") or graphs is None:
+        return graphs
+    from molgraph.data.proteins import attach_embeddings, graph_sequences
+    from molgraph.esm import EmbeddingCache, ESMEmbedder, load_esm
+
+    model, alphabet = load_esm(fusion["esm_model"], esm_path)
+    embedder = ESMEmbedder(model, alphabet, fusion["esm_model"], layer=fusion["esm_layer"])
+    cache_root = Path(os.environ.get("MOLGRAPH_CACHE", "~/.cache/molgraph")).expanduser()
+    cache = EmbeddingCache(cache_root / "esm", embedder.key)
+    columns = featurizer_from_dict(recipe["featurizer"]).residue_type_columns
+    embeddings = cache.embed(embedder, graph_sequences(graphs, columns), progress)
+    return attach_embeddings(graphs, embeddings)
+
+
 def predict_graphs(
     model: PropertyModel,
     graphs: Any,
     batch_size: int = 256,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    esm_path: str | Path | None = None,
 ) -> np.ndarray:
     """Predictions ``[len(graphs), T]`` of featurized graphs (``PackedGraphs`` or
-    ``VariantGraphs``), in target units."""
+    ``VariantGraphs``), in target units; ESM embeddings are added for fused models
+    (:func:`with_esm_embeddings`)."""
+    graphs = with_esm_embeddings(model.recipe, graphs, esm_path, progress)
     model = model.to(device)
     graphs = graphs.to(device) if torch.device(device).type == "cuda" else graphs
     return predict_loader(model, graph_batches(graphs, batch_size, progress)).numpy()
@@ -123,12 +154,14 @@ def predict_file(
     device: str = "cpu",
     progress: bool = True,
     variants: dict[str, Any] | None = None,
+    esm_path: str | Path | None = None,
     **input_options: Any,
 ) -> pd.DataFrame:
     """Predict every input of a file (see :mod:`molgraph.inputs`: molecules from a
     CSV/SMI/SDF file; structure files, a folder or a CSV of them; variants of one
     structure); the output keeps every input row in order, adds one column per task and
-    an ``error`` column for rows that could not be used.
+    an ``error`` column for rows that could not be used. ``esm_path``: the ESM checkpoint
+    of a model fused with ESM (see :func:`with_esm_embeddings`).
 
     ``variants`` (``structure``, ``mutations_column``, ...) override the settings of
     the mutational scan the model was trained on; ``input_options`` go to
@@ -145,7 +178,9 @@ def predict_file(
     )
     pred = np.full((len(rows.table), len(model.task.names)), np.nan, dtype=np.float32)
     if rows.graphs is not None:
-        pred[rows.ok] = predict_graphs(model, rows.graphs, batch_size, device, progress)
+        pred[rows.ok] = predict_graphs(
+            model, rows.graphs, batch_size, device, progress, esm_path=esm_path
+        )
     out = rows.table.copy()
     for t, name in enumerate(model.task.names):
         out[_free_name(out, name)] = pred[:, t]

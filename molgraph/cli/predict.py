@@ -34,6 +34,12 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     proteins.add_argument("--numbering", choices=("residue", "index"), default=None)
     proteins.add_argument("--offset", type=int, default=None)
     proteins.add_argument("--chains", nargs="+", default=None, help="chains of --structure")
+    proteins.add_argument(
+        "--esm-path",
+        default=None,
+        help="ESM checkpoint for a model fused with ESM (default: found by the recipe's "
+        "model name in torch hub's cache, else downloaded)",
+    )
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
     parser.add_argument("--no-progress", action="store_true")
@@ -57,6 +63,7 @@ def input_options(args: argparse.Namespace) -> dict[str, Any]:
         "variants": variants,
         "file_column": args.file_column,
         "chain_column": args.chain_column,
+        "esm_path": args.esm_path,
     }
 
 

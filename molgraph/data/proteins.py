@@ -94,20 +94,35 @@ class ProteinDataset:
         return replace(self, graphs=self.graphs.to(device), y=self.y.to(device))
 
     def with_embeddings(self, embeddings: Sequence[Tensor]) -> ProteinDataset:
-        """This dataset with per-residue embeddings ``[L_i, D]`` (one per graph, in order,
-        ``L_i`` = the graph's node count) carried into every batch as ``node_embeddings``."""
-        if len(embeddings) != len(self):
-            raise ValueError(f"{len(embeddings)} embeddings for {len(self)} graphs")
-        for i, (e, sequence) in enumerate(zip(embeddings, self.sequences, strict=True)):
-            if e.ndim != 2 or e.shape[0] != len(sequence):
-                raise ValueError(
-                    f"graph {i}: embedding of shape {tuple(e.shape)} for {len(sequence)} residues"
-                )
-        if isinstance(self.graphs, VariantGraphs):
-            graphs = replace(self.graphs, embeddings=torch.stack(list(embeddings)))
-        else:
-            graphs = replace(self.graphs, node_embeddings=torch.cat(list(embeddings)))
-        return replace(self, graphs=graphs)
+        """This dataset with per-residue embeddings ``[L_i, D]`` (one per graph, in order)
+        carried into every batch as ``node_embeddings``."""
+        return replace(self, graphs=attach_embeddings(self.graphs, embeddings))
+
+
+def graph_sequences(graphs: PackedGraphs | VariantGraphs, columns: slice) -> list[str]:
+    """The sequence of each graph (node i = residue i), from its residue one-hot."""
+    if isinstance(graphs, VariantGraphs):
+        return sequences_of(graphs.residue_types.cpu().numpy())
+    return list(residue_sequences(graphs, columns))
+
+
+def attach_embeddings(
+    graphs: PackedGraphs | VariantGraphs, embeddings: Sequence[Tensor]
+) -> PackedGraphs | VariantGraphs:
+    """``graphs`` with per-residue embeddings ``[L_i, D]`` (one per graph, in order,
+    ``L_i`` = the graph's node count), which batches carry as ``node_embeddings``."""
+    if isinstance(graphs, VariantGraphs):
+        counts = [graphs.num_residues] * len(graphs)
+    else:
+        counts = graphs.node_counts.tolist()
+    if len(embeddings) != len(counts):
+        raise ValueError(f"{len(embeddings)} embeddings for {len(counts)} graphs")
+    for i, (e, n) in enumerate(zip(embeddings, counts, strict=True)):
+        if e.ndim != 2 or e.shape[0] != n:
+            raise ValueError(f"graph {i}: embedding of shape {tuple(e.shape)} for {n} residues")
+    if isinstance(graphs, VariantGraphs):
+        return replace(graphs, embeddings=torch.stack(list(embeddings)))
+    return replace(graphs, node_embeddings=torch.cat(list(embeddings)))
 
 
 def cached(

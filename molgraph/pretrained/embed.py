@@ -63,12 +63,13 @@ def embed_file(
     device: str = "cpu",
     progress: bool = True,
     variants: dict[str, Any] | None = None,
+    esm_path: str | Path | None = None,
     **input_options: Any,
 ) -> pd.DataFrame:
     """Embed every input of a file (see :mod:`molgraph.inputs`) with bundle ``model``;
     failed rows get NaN embeddings and their reason in ``error``. Returns the row table
-    (input columns and ``error``)."""
-    encoder = load_encoder(model, device)
+    (input columns and ``error``). ``esm_path``: the ESM checkpoint of a fused encoder."""
+    encoder = load_encoder(model, device, esm_path)
     rows = read_inputs(
         input_path,
         encoder.featurizer,

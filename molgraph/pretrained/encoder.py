@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from molgraph.builder import _recipe_module, model_from_recipe
+from molgraph.builder import encoder_from_recipe, model_from_recipe
 from molgraph.data.dataset import featurize_all
 from molgraph.errors import CheckpointError, FeaturizationError
 from molgraph.featurize import featurizer_from_dict
 from molgraph.models.module import PropertyModel
-from molgraph.predict import graph_batches
+from molgraph.predict import graph_batches, with_esm_embeddings
 from molgraph.pretrained.bundle import Bundle
 from molgraph.pretrained.registry import open_bundle
 
@@ -35,6 +35,9 @@ class PretrainedEncoder:
     model
         The whole model when the bundle holds a task head (then :meth:`predict` works and
         embeddings are the model's, fusion included), else None.
+    esm_path
+        For an encoder fused with a frozen ESM: its checkpoint (else found by the
+        recipe's model name in torch hub's cache, or downloaded).
     """
 
     def __init__(
@@ -43,11 +46,13 @@ class PretrainedEncoder:
         featurizer: Any,
         recipe: dict[str, Any],
         model: PropertyModel | None = None,
+        esm_path: str | Path | None = None,
     ) -> None:
         self.module = module
         self.featurizer = featurizer
         self.recipe = recipe
         self.model = model
+        self.esm_path = esm_path
 
     @classmethod
     def from_bundle(cls, bundle: Bundle) -> PretrainedEncoder:
@@ -59,7 +64,7 @@ class PretrainedEncoder:
         if bundle.has_head:
             model = model_from_recipe(recipe, bundle.state_dict)
             return cls(model.encoder, featurizer, recipe, model)
-        module = _recipe_module(recipe["encoder"], f"{where} (encoder)")
+        module = encoder_from_recipe(recipe, where)
         prefix = "encoder."
         state = {k[len(prefix) :]: v for k, v in bundle.state_dict.items() if k.startswith(prefix)}
         try:
@@ -93,6 +98,7 @@ class PretrainedEncoder:
         (``PackedGraphs`` or ``VariantGraphs``), on this encoder's device, in eval mode."""
         (self.model or self.module).eval()
         device = self.device
+        graphs = with_esm_embeddings(self.recipe, graphs, self.esm_path, progress)
         parts = [
             self._embed_batch(batch.to(device)).float()
             for batch in graph_batches(graphs, batch_size, progress, "embedding")
@@ -175,7 +181,11 @@ class PretrainedEncoder:
         return f"PretrainedEncoder({type(self.module).__name__}, {kind}, d={self.out_dim}, {head})"
 
 
-def load_encoder(reference: str | Path, device: torch.device | str = "cpu") -> PretrainedEncoder:
+def load_encoder(
+    reference: str | Path,
+    device: torch.device | str = "cpu",
+    esm_path: str | Path | None = None,
+) -> PretrainedEncoder:
     """Load a bundle (a directory, or a name in the registry ``$MOLGRAPH_MODELS``).
 
     The weights are checked against their sha256 and read as safetensors; nothing in the
@@ -187,4 +197,6 @@ def load_encoder(reference: str | Path, device: torch.device | str = "cpu") -> P
     >>> enc.embed(["CCO", "c1ccccc1O"]).shape             # doctest: +SKIP
     torch.Size([2, 300])
     """
-    return PretrainedEncoder.from_bundle(open_bundle(reference)).to(device)
+    encoder = PretrainedEncoder.from_bundle(open_bundle(reference)).to(device)
+    encoder.esm_path = esm_path
+    return encoder

@@ -206,3 +206,36 @@ def test_embed_esm_fills_the_cache_that_training_reads(tiny_checkpoint_bare, tmp
     cache = EmbeddingCache(tmp_path / "esm", "esm2_t2_tiny_UR50D-L2")
     tested = pd.read_csv(tmp_path / "run" / "predictions_test.csv")["sequence"]
     assert all(cache.get(s) is not None for s in tested)
+
+
+def test_fused_model_predicts_and_embeds_new_inputs(tiny_checkpoint_bare, tmp_path, monkeypatch):
+    # prediction recomputes the ESM embeddings of new inputs (through the cache) and gives
+    # the predictions of training; a fused bundle embeds structures
+    from molgraph.cli.main import main
+    from molgraph.pretrained import load_encoder
+
+    monkeypatch.setenv("MOLGRAPH_CACHE", str(tmp_path / "cache"))
+    settings = [f"esm.path={tiny_checkpoint_bare}", "esm.download=false"]
+    cfg = _compose("experiment=protein_demo", *TINY_TRAINING, "fusion=early", *settings,
+                   f"cache_dir={tmp_path / 'cache'}")  # fmt: skip
+    run_dir = tmp_path / "run"
+    train_from_config(cfg, run_dir)
+    demo = ROOT / "molgraph/datasets/gb1_demo.csv"
+    out = tmp_path / "predicted.csv"
+    args = ["--model", str(run_dir), "--input", str(demo), "--output", str(out)]
+    assert main(["predict", *args, "--esm-path", str(tiny_checkpoint_bare), "--no-progress"]) == 0
+    predicted = pd.read_csv(out)
+    tested = pd.read_csv(run_dir / "predictions_test.csv")
+    assert len(predicted) == len(pd.read_csv(demo)) and (predicted["error"].fillna("") == "").all()
+    torch.testing.assert_close(
+        torch.tensor(predicted["fitness_pred"].to_numpy()[tested["row"]]),
+        torch.tensor(tested["fitness_pred"].to_numpy()),
+        atol=1e-5,
+        rtol=1e-5,
+    )
+    bundle = tmp_path / "bundle"
+    assert main(["export", str(run_dir), "--output", str(bundle), "--encoder-only"]) == 0
+    encoder = load_encoder(bundle, esm_path=tiny_checkpoint_bare)
+    embedded = encoder.embed([DEMO_STRUCTURE, DEMO_STRUCTURE])
+    assert embedded.shape == (2, encoder.out_dim) and torch.isfinite(embedded).all()
+    torch.testing.assert_close(embedded[0], embedded[1])
