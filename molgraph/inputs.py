@@ -25,9 +25,9 @@ import pandas as pd
 import torch
 
 from molgraph.data.dataset import featurize_all
-from molgraph.data.mutations import VariantReader
+from molgraph.data.scans import read_variants
 from molgraph.data.variants import VariantGraphs
-from molgraph.errors import FeaturizationError, MolgraphError
+from molgraph.errors import MolgraphError
 from molgraph.io import read_molecules
 from molgraph.packed import PackedGraphs
 
@@ -218,22 +218,10 @@ def _variants(path: Path, featurizer: Any, options: VariantOptions) -> InputRows
             f"{path}: name the column of mutations or sequences (found {column!r}; columns "
             f"present: {list(table.columns)})"
         )
-    structure = str(options.structure)
-    item = structure if options.chains is None else (structure, options.chains)
-    try:
-        residues = featurizer.residues(item)
-    except FeaturizationError as error:
-        raise MolgraphError(f"wild-type structure {structure}: {error.reason}") from None
-    wild_type = PackedGraphs.from_arrays(featurizer.encode_residues(residues))
-    reader = VariantReader(
-        residues.sequence,
-        np.asarray(residues.numbers).tolist(),
-        [str(c) for c in np.asarray(residues.insertion_codes).tolist()],
-        options.numbering,  # type: ignore[arg-type]
-        options.offset,
-    )
-    read = reader.from_mutations if options.mutations_column else reader.from_sequences
-    types, failed = read(table[column].tolist())
+    wild_type, types, failed = read_variants(
+        featurizer, str(options.structure), options.chains, options.numbering,  # type: ignore[arg-type]
+        options.offset, table[column].tolist(), from_mutations=bool(options.mutations_column),
+    )  # fmt: skip
     errors = [failed.get(i, "") for i in range(len(table))]
     kept = [i for i, e in enumerate(errors) if not e]
     columns = featurizer.residue_type_columns

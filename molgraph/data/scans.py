@@ -137,22 +137,11 @@ class MutationalScan:
                       save, load)  # fmt: skip
 
     def _build(self, table: pd.DataFrame, featurizer: Any) -> ProteinDataset:
-        item = str(self.structure) if self.chains is None else (str(self.structure), self.chains)
-        try:
-            residues = featurizer.residues(item)
-        except FeaturizationError as error:
-            raise MolgraphError(f"wild-type structure {self.structure}: {error.reason}") from None
-        wild_type = PackedGraphs.from_arrays(featurizer.encode_residues(residues))
-        reader = VariantReader(
-            residues.sequence,
-            np.asarray(residues.numbers).tolist(),
-            [str(c) for c in np.asarray(residues.insertion_codes).tolist()],
-            self.numbering,
-            self.offset,
-        )
         variants = table[self.variant_column].fillna("").astype(str).tolist()
-        read = reader.from_mutations if self.mutations_column else reader.from_sequences
-        types, failed = read(variants)
+        wild_type, types, failed = read_variants(
+            featurizer, self.structure, self.chains, self.numbering, self.offset,
+            variants, from_mutations=self.mutations_column is not None,
+        )  # fmt: skip
         y, refused = labels_of(table, self)
         for row, reason in refused.items():
             failed.setdefault(row, reason)
@@ -194,3 +183,33 @@ class MutationalScan:
 def _columns(featurizer: Any) -> tuple[int, int]:
     columns: slice = featurizer.residue_type_columns
     return columns.start, columns.stop
+
+
+def read_variants(
+    featurizer: Any,
+    structure: str | Path,
+    chains: Sequence[str] | None,
+    numbering: Numbering,
+    offset: int,
+    variants: Sequence[str],
+    from_mutations: bool,
+) -> tuple[PackedGraphs, np.ndarray, dict[int, str]]:
+    """The wild-type graph of ``structure`` and each variant's residue types ``[V, R]``
+    (mutation strings, or full sequences when not ``from_mutations``), with the reason
+    of every variant that could not be read, by position."""
+    item = str(structure) if chains is None else (str(structure), chains)
+    try:
+        residues = featurizer.residues(item)
+    except FeaturizationError as error:
+        raise MolgraphError(f"wild-type structure {structure}: {error.reason}") from None
+    wild_type = PackedGraphs.from_arrays(featurizer.encode_residues(residues))
+    reader = VariantReader(
+        residues.sequence,
+        np.asarray(residues.numbers).tolist(),
+        [str(c) for c in np.asarray(residues.insertion_codes).tolist()],
+        numbering,
+        offset,
+    )
+    read = reader.from_mutations if from_mutations else reader.from_sequences
+    types, failed = read(list(variants))
+    return wild_type, types, failed
