@@ -239,3 +239,14 @@ def test_fused_model_predicts_and_embeds_new_inputs(tiny_checkpoint_bare, tmp_pa
     embedded = encoder.embed([DEMO_STRUCTURE, DEMO_STRUCTURE])
     assert embedded.shape == (2, encoder.out_dim) and torch.isfinite(embedded).all()
     torch.testing.assert_close(embedded[0], embedded[1])
+
+
+def test_missing_esm_weights_fail_before_featurization(tmp_path, monkeypatch) -> None:
+    from molgraph.errors import ESMWeightsError
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    cfg = _compose("experiment=protein_demo", "fusion=late", "esm.download=false",
+                   f"cache_dir={tmp_path / 'cache'}")  # fmt: skip
+    with pytest.raises(ESMWeightsError, match=str(tmp_path / "hub")):
+        train_from_config(cfg, tmp_path / "run")
+    assert not (tmp_path / "cache").exists()  # nothing featurized
