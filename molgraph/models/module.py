@@ -126,7 +126,15 @@ class PropertyModel(L.LightningModule):
 
     def training_step(self, batch: GraphBatch, batch_idx: int) -> Tensor:
         loss = self._loss(batch, self._training_output(batch))
-        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=batch.num_graphs)
+        # sync_dist: under DDP the epoch's loss is the mean over every rank (once per epoch)
+        self.log(
+            "train/loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            batch_size=batch.num_graphs,
+            sync_dist=True,
+        )
         return loss
 
     def _eval_step(self, batch: GraphBatch, stage: str) -> None:
