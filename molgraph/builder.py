@@ -333,17 +333,17 @@ def _language_model(model: torch.nn.Module, fusion: dict[str, Any], featurizer: 
     fusion["esm_architecture"] = [
         int(model.num_layers), int(model.embed_dim), int(model.attention_heads)
     ]  # fmt: skip
-    language = _recipe_language_model(fusion, featurizer.residue_type_columns)
+    columns = featurizer.residue_type_columns
+    fusion["residue_columns"] = [int(columns.start), int(columns.stop)]
+    language = _recipe_language_model(fusion)
     language.model.load_state_dict(model.state_dict())
     return language
 
 
-def _recipe_language_model(fusion: dict[str, Any], columns: slice | list[int]) -> Any:
+def _recipe_language_model(fusion: dict[str, Any]) -> Any:
+    """The in-model ESM (untrained) that ``fusion``'s architecture and columns describe."""
     from molgraph.nn.fusion import ESMResidueEmbedding
 
-    if isinstance(columns, slice):
-        columns = [columns.start, columns.stop]
-    fusion["residue_columns"] = [int(c) for c in columns]
     layers, dim, heads = fusion["esm_architecture"]
     return ESMResidueEmbedding(
         layers, dim, heads, tuple(fusion["residue_columns"]), fusion["esm_layer"],
@@ -368,13 +368,11 @@ def fused_encoder(encoder: Any, fusion: dict[str, Any], language: Any = None) ->
 def _recipe_fusion(encoder: Any, fusion: Any) -> torch.nn.Module:
     if not isinstance(fusion, dict) or not {"mode", "esm_dim"} <= set(fusion):
         raise CheckpointError("checkpoint recipe (fusion): expected mode and esm_dim")
-    language = None
-    if fusion.get("finetune_layers"):
-        language = _recipe_language_model(dict(fusion), fusion["residue_columns"])
     try:
+        language = _recipe_language_model(fusion) if fusion.get("finetune_layers") else None
         return fused_encoder(encoder, fusion, language)
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint recipe (fusion): {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint recipe (fusion): {exc!r}") from None
 
 
 def _esm_cache(cfg: DictConfig, loaded: tuple[torch.nn.Module, Any] | None = None) -> tuple:
@@ -389,7 +387,7 @@ def _esm_cache(cfg: DictConfig, loaded: tuple[torch.nn.Module, Any] | None = Non
         layer=cfg.esm.layer,
         toks_per_batch=cfg.esm.toks_per_batch,
     )
-    return embedder, EmbeddingCache(Path(cfg.cache_dir).expanduser() / "esm", embedder.key)
+    return embedder, EmbeddingCache.of(embedder, cfg.cache_dir)
 
 
 def esm_embeddings(

@@ -103,8 +103,7 @@ def with_esm_embeddings(
 
     model, alphabet = load_esm(fusion["esm_model"], esm_path)
     embedder = ESMEmbedder(model, alphabet, fusion["esm_model"], layer=fusion["esm_layer"])
-    cache_root = Path(os.environ.get("MOLGRAPH_CACHE", "~/.cache/molgraph")).expanduser()
-    cache = EmbeddingCache(cache_root / "esm", embedder.key)
+    cache = EmbeddingCache.of(embedder, os.environ.get("MOLGRAPH_CACHE", "~/.cache/molgraph"))
     columns = featurizer_from_dict(recipe["featurizer"]).residue_type_columns
     embeddings = cache.embed(embedder, graph_sequences(graphs, columns), progress)
     return attach_embeddings(graphs, embeddings)

@@ -58,6 +58,12 @@ class EmbeddingCache:
         self.dtype = dtype
         self.folder = self.root / key
 
+    @classmethod
+    def of(cls, embedder: ESMEmbedder, cache_dir: str | Path) -> EmbeddingCache:
+        """The cache of ``embedder``'s embeddings in molgraph's cache folder ``cache_dir``
+        (under ``cache_dir/esm``, where training, ``embed-esm`` and prediction all look)."""
+        return cls(Path(cache_dir).expanduser() / "esm", embedder.key)
+
     def path(self, sequence: str) -> Path:
         """The file that holds (or would hold) the embedding of ``sequence``."""
         digest = sequence_hash(sequence)
