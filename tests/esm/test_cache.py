@@ -9,7 +9,7 @@ from pathlib import Path
 import esm
 import pytest
 import torch
-from conftest import TINY_NAME, tiny_model
+from esm_checkpoints import TINY_NAME, tiny_model
 
 from molgraph.errors import CheckpointError, ConfigError
 from molgraph.esm import EmbeddingCache, ESMEmbedder

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import AVGFP, TINY_NAME, tiny_model
+from esm_checkpoints import AVGFP, TINY_NAME, tiny_model
 
 from molgraph.errors import ConfigError, FeaturizationError
 from molgraph.esm import ESMEmbedder, window_choice, window_starts

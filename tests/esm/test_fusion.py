@@ -12,7 +12,7 @@ import esm
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY, tiny_model
+from esm_checkpoints import TINY, tiny_model
 from helpers import TINY_TRAINING
 from hydra import compose, initialize_config_dir
 

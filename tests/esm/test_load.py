@@ -10,7 +10,7 @@ from pathlib import Path
 import esm
 import pytest
 import torch
-from conftest import REGRESSION_KEYS, TINY_NAME, tiny_model, write_checkpoint
+from esm_checkpoints import REGRESSION_KEYS, TINY_NAME, tiny_model, write_checkpoint
 
 from molgraph.errors import ESMWeightsError
 from molgraph.esm import ESM_MODELS, ESMEmbedder, load_esm
