@@ -13,7 +13,7 @@ from helpers import TINY_TRAINING
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from molgraph.builder import _vector_input, build, config_dir, train_from_config
+from molgraph.builder import build, config_dir, run_from_config, train_from_config
 from molgraph.data import MutationalScan
 from molgraph.errors import ConfigError
 from molgraph.featurize.protein import ProteinFeaturizer
@@ -51,7 +51,9 @@ def test_experiment_builds(experiment: str, shared_data: Path, monkeypatch) -> N
     featurizer = build(cfg.featurizer)
     source = build(cfg.data)
     source.check_featurizer(featurizer)
-    vectors = _vector_input(cfg.encoder, featurizer)
+    spec = run_from_config(cfg).encoder
+    takes_vectors = spec.accepts("in_node_vector_dim")
+    vectors = {"in_node_vector_dim": featurizer.node_vector_dim} if takes_vectors else {}
     encoder = build(cfg.encoder, in_node_dim=featurizer.node_dim,
                     in_edge_dim=featurizer.edge_dim, **vectors)  # fmt: skip
     if "gvp" in experiment or experiment == "protein_demo":

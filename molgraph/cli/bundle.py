@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from molgraph.bundles import describe, export_run, open_bundle, register, registry_dir
+from molgraph.bundles.dgllife import bundle_from_dgllife
 from molgraph.errors import MolgraphError
 
 
@@ -23,8 +25,6 @@ def export(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if (args.run_dir is None) == (args.dgllife is None):
         parser.error("give a run directory or --dgllife FILE.pth")
-    from molgraph.pretrained import export_run, register, registry_dir
-    from molgraph.pretrained.dgllife import bundle_from_dgllife
 
     try:
         if args.dgllife:
@@ -46,8 +46,6 @@ def info(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="molgraph info", description=info.__doc__)
     parser.add_argument("bundle", help="bundle directory or registered name")
     args = parser.parse_args(argv)
-    from molgraph.pretrained.bundle import describe
-    from molgraph.pretrained.registry import open_bundle
 
     try:
         print(describe(open_bundle(args.bundle)))

@@ -7,7 +7,7 @@ import sys
 
 from molgraph.cli.predict import add_input_arguments, input_options
 from molgraph.errors import MolgraphError
-from molgraph.pretrained.embed import ROWS_SUFFIX, embed_file
+from molgraph.pretrained import ROWS_SUFFIX, embed_file
 
 
 def main(argv: list[str]) -> int:

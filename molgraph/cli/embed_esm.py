@@ -13,11 +13,11 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from molgraph.builder import config_dir, precompute_esm
+from molgraph.builder import config_dir, precompute_esm_from_config
 
 
 def _task(cfg: DictConfig) -> None:
-    n = precompute_esm(cfg)
+    n = precompute_esm_from_config(cfg)
     print(
         f"{n} sequences embedded with {cfg.esm.model} (layer {cfg.esm.layer}), cached in "
         f"{cfg.cache_dir}/esm"

@@ -10,12 +10,12 @@ from molgraph.data.dataset import (
 from molgraph.data.loader import GraphDataModule, GraphLoader
 from molgraph.data.mutations import Mutation, VariantReader, parse_mutations
 from molgraph.data.proteins import ProteinDataset, StructureFolder
+from molgraph.data.scaffolds import ScaffoldSplit
 from molgraph.data.scans import MutationalScan
 from molgraph.data.splits import (
     IndexFileSplit,
     KFoldSplit,
     RandomSplit,
-    ScaffoldSplit,
     SplitIndices,
     StratifiedSplit,
 )

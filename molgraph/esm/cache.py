@@ -26,6 +26,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from molgraph import paths
 from molgraph.errors import CheckpointError, ConfigError, FeaturizationError
 from molgraph.esm.embed import ESMEmbedder
 
@@ -59,10 +60,12 @@ class EmbeddingCache:
         self.folder = self.root / key
 
     @classmethod
-    def of(cls, embedder: ESMEmbedder, cache_dir: str | Path) -> EmbeddingCache:
+    def of(cls, embedder: ESMEmbedder, cache_dir: str | Path | None = None) -> EmbeddingCache:
         """The cache of ``embedder``'s embeddings in molgraph's cache folder ``cache_dir``
-        (under ``cache_dir/esm``, where training, ``embed-esm`` and prediction all look)."""
-        return cls(Path(cache_dir).expanduser() / "esm", embedder.key)
+        (default :func:`molgraph.paths.cache_dir`), under ``cache_dir/esm``, where
+        training, ``embed-esm`` and prediction all look."""
+        root = paths.cache_dir() if cache_dir is None else Path(cache_dir).expanduser()
+        return cls(root / "esm", embedder.key)
 
     def path(self, sequence: str) -> Path:
         """The file that holds (or would hold) the embedding of ``sequence``."""

@@ -147,23 +147,28 @@ def load_esm(
     tried = [str(cached)]
     reason = "download=False"
     if download:
-        url = model_url(name)
-        tried.append(url)
-        try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            torch.hub.download_url_to_file(url, str(cached), progress=True)
-        except Exception as error:  # urllib, socket and HTTP errors alike
-            reason = f"download failed: {type(error).__name__}: {error}"
-        else:
-            if esm.pretrained._has_regression_weights(name):
-                try:
-                    regression = _regression_path(cached)
-                    torch.hub.download_url_to_file(regression_url(name), str(regression))
-                except Exception as error:
-                    log.info("%s: no contact-regression weights (%s)", name, error)
+        tried.append(model_url(name))
+        reason = _download(name, cached)
+        if not reason:
             return _build(cached)
     raise ESMWeightsError(
         f"ESM weights for {name!r} not found: tried {', '.join(tried)} ({reason}). "
         f"Download {model_url(name)} on a machine with network access and pass "
         f"esm.path=/path/to/{name}.pt, or put it in {cached.parent}."
     )
+
+
+def _download(name: str, cached: Path) -> str:
+    """Download checkpoint ``name`` (and its contact-regression weights, where fair-esm has
+    them) to ``cached``; ``""`` when it worked, else why not."""
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(model_url(name), str(cached), progress=True)
+    except Exception as error:  # urllib, socket and HTTP errors alike
+        return f"download failed: {type(error).__name__}: {error}"
+    if esm.pretrained._has_regression_weights(name):
+        try:
+            torch.hub.download_url_to_file(regression_url(name), str(_regression_path(cached)))
+        except Exception as error:
+            log.info("%s: no contact-regression weights (%s)", name, error)
+    return ""

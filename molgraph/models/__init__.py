@@ -1,7 +1,8 @@
-"""Heads, tasks and the LightningModule."""
+"""Heads, tasks, recipes, checkpoints and the LightningModule."""
 
 from molgraph.models.heads import MLPHead
 from molgraph.models.module import PropertyModel
+from molgraph.models.recipe import ModuleSpec, Recipe
 from molgraph.models.tasks import Task
 
-__all__ = ["MLPHead", "PropertyModel", "Task"]
+__all__ = ["MLPHead", "ModuleSpec", "PropertyModel", "Recipe", "Task"]

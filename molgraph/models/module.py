@@ -11,6 +11,8 @@ import torch
 from torch import Tensor, nn
 
 from molgraph.batch import GraphBatch
+from molgraph.errors import CheckpointError
+from molgraph.models.recipe import Recipe
 from molgraph.models.tasks import Task
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -56,7 +58,7 @@ class PropertyModel(L.LightningModule):
         cosine: bool = True,
         final_lr_fraction: float = 0.05,
         cuda_graphs: bool = False,
-        recipe: dict[str, Any] | None = None,
+        recipe: Recipe | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -73,8 +75,23 @@ class PropertyModel(L.LightningModule):
         self.final_lr_fraction = final_lr_fraction
         self.cuda_graphs = cuda_graphs
         self._graphed: dict[tuple[int, int, int], Callable] = {}
-        self.recipe = recipe or {}
+        self.recipe = recipe
         self._outputs: dict[str, list[tuple[Tensor, Tensor, Tensor]]] = {"val": [], "test": []}
+
+    @classmethod
+    def from_recipe(
+        cls, recipe: Recipe, state_dict: dict[str, Tensor], where: str = "checkpoint recipe"
+    ) -> PropertyModel:
+        """A trained model rebuilt from its recipe and weights, in eval mode."""
+        if recipe.head is None or recipe.task is None:
+            raise CheckpointError(f"{where} lacks 'head' and 'task': it cannot predict")
+        model = cls(recipe.build_encoder(where), recipe.head.build(f"{where} (head)"),
+                    recipe.task, recipe=recipe)  # fmt: skip
+        try:
+            model.load_state_dict(state_dict)
+        except RuntimeError as exc:
+            raise CheckpointError(f"weights do not match the recipe: {exc}") from None
+        return model.eval()
 
     def forward(self, batch: GraphBatch) -> Tensor:
         """Raw outputs ``[G, T]``: standardised values or logits."""
@@ -90,6 +107,13 @@ class PropertyModel(L.LightningModule):
         if self.task.kind == "regression":
             return output * self.target_std + self.target_mean
         return self.task.activation(output)
+
+    @torch.inference_mode()
+    def predict_batches(self, batches: Iterable[GraphBatch]) -> Tensor:
+        """Predictions ``[n, T]`` (target units) for every batch, in order, on the CPU."""
+        self.eval()
+        outputs = [self.predict_batch(b.to(self.device)).float().cpu() for b in batches]
+        return torch.cat(outputs) if outputs else torch.zeros(0, len(self.task.names))
 
     def _loss(self, batch: GraphBatch, output: Tensor) -> Tensor:
         target = batch.y
@@ -193,7 +217,7 @@ class PropertyModel(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["molgraph"] = self.recipe
+        checkpoint["molgraph"] = {} if self.recipe is None else self.recipe.to_dict()
 
 
 def _gather_rows(module: L.LightningModule, rows: Tensor) -> Tensor:

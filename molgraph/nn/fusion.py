@@ -8,8 +8,9 @@ residue ``i`` of its graph's sequence (the residue featurizer guarantees it).
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
 
 import esm
 import torch
@@ -22,6 +23,7 @@ from molgraph.nn.output import EncoderOutput
 from molgraph.nn.scatter import count, scatter_mean
 
 FusionMode = Literal["early", "late", "esm_only"]
+Combine = Literal["concat", "gated"]
 
 
 class ESMResidueEmbedding(nn.Module):
@@ -116,7 +118,7 @@ class FusedEncoder(nn.Module):
         mode: FusionMode,
         esm_dim: int,
         proj_dim: int = 128,
-        combine: Literal["concat", "gated"] = "concat",
+        combine: Combine = "concat",
         language_model: ESMResidueEmbedding | None = None,
     ) -> None:
         super().__init__()
@@ -164,3 +166,101 @@ class FusedEncoder(nn.Module):
             return replace(out, graph=torch.cat([out.graph, pooled], 1))
         gate = torch.sigmoid(self.gate(torch.cat([out.graph, pooled], 1)))
         return replace(out, graph=out.graph + gate * self.value(pooled))
+
+
+@dataclass(frozen=True)
+class FusionSpec:
+    """How a model fuses ESM embeddings: the ``fusion`` config node's constructor, and the
+    ``fusion`` entry of a recipe once the ESM facts are filled in (:meth:`with_esm`).
+
+    Parameters
+    ----------
+    mode
+        ``none`` (the graph encoder alone), ``early``, ``late`` or ``esm_only`` (see
+        :class:`FusedEncoder`).
+    proj_dim, combine
+        :class:`FusedEncoder`'s projection width and late-fusion combination.
+    esm_model, esm_layer, esm_dim, finetune_layers
+        The ESM model's name, representation layer, width, and how many of its last
+        layers train inside the model (0: embeddings are precomputed and cached).
+    esm_architecture, residue_columns
+        With ``finetune_layers``: ESM's (layers, width, heads), and the columns of ``x``
+        holding the residue one-hot, from which the in-model ESM reads its tokens.
+    """
+
+    mode: Literal["none", "early", "late", "esm_only"] = "none"
+    proj_dim: int = 128
+    combine: Combine = "concat"
+    esm_model: str | None = None
+    esm_layer: int = -1
+    esm_dim: int | None = None
+    finetune_layers: int = 0
+    esm_architecture: tuple[int, int, int] | None = None
+    residue_columns: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("none", "early", "late", "esm_only"):
+            raise ValueError(f"unknown fusion mode {self.mode!r}: none, early, late or esm_only")
+        if self.combine not in ("concat", "gated"):
+            raise ValueError(f"unknown combine {self.combine!r}: concat or gated")
+        for name in ("esm_architecture", "residue_columns"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, tuple(int(v) for v in value))
+
+    @property
+    def active(self) -> bool:
+        return self.mode != "none"
+
+    @property
+    def extra_node_dim(self) -> int:
+        """Node feature columns that early fusion appends before the graph encoder."""
+        return self.proj_dim if self.mode == "early" else 0
+
+    def with_esm(
+        self, name: str, layer: int, finetune_layers: int, model: nn.Module, columns: slice
+    ) -> FusionSpec:
+        """This fusion with the facts of the ESM ``model`` it reads (``columns``: the
+        residue one-hot of ``x``, read by an in-model ESM)."""
+        tuned = {}
+        if finetune_layers:
+            tuned = {
+                "esm_architecture": (model.num_layers, model.embed_dim, model.attention_heads),
+                "residue_columns": (columns.start, columns.stop),
+            }
+        return replace(
+            self, esm_model=name, esm_layer=int(layer), esm_dim=int(model.embed_dim),
+            finetune_layers=int(finetune_layers), **tuned,
+        )  # fmt: skip
+
+    def language_model(self) -> ESMResidueEmbedding | None:
+        """The in-model ESM (untrained) when ESM layers are fine-tuned, else None."""
+        if not self.finetune_layers:
+            return None
+        if self.esm_architecture is None or self.residue_columns is None:
+            raise ValueError("fine-tuned fusion needs esm_architecture and residue_columns")
+        layers, dim, heads = self.esm_architecture
+        return ESMResidueEmbedding(
+            layers, dim, heads, self.residue_columns, self.esm_layer, self.finetune_layers
+        )
+
+    def encoder(
+        self, encoder: nn.Module | None, language_model: ESMResidueEmbedding | None = None
+    ) -> FusedEncoder:
+        """``encoder`` fused as this spec says (``language_model``: an in-model ESM)."""
+        if self.esm_dim is None:
+            raise ValueError("fusion needs esm_dim: the ESM width (see with_esm)")
+        assert self.mode != "none"
+        return FusedEncoder(
+            encoder, self.mode, self.esm_dim, self.proj_dim, self.combine, language_model
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe's JSON form (unset ESM architecture and columns left out)."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()
+                if v is not None or k not in ("esm_architecture", "residue_columns")}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FusionSpec:
+        """From :meth:`to_dict`'s form (recipes of every molgraph version)."""
+        return cls(**data)

@@ -10,15 +10,14 @@ import pandas as pd
 import pytest
 from rdkit import Chem, rdBase
 
+from molgraph.data.scaffolds import ScaffoldSplit, scaffold_of
 from molgraph.data.splits import (
     IndexFileSplit,
     KFoldSplit,
     RandomSplit,
-    ScaffoldSplit,
     SplitIndices,
     StratifiedSplit,
     part_sizes,
-    scaffold_of,
 )
 from molgraph.errors import ConfigError, FeaturizationError
 

@@ -16,11 +16,12 @@ from esm_checkpoints import TINY, tiny_model
 from helpers import TINY_TRAINING
 from hydra import compose, initialize_config_dir
 
-from molgraph.builder import config_dir, model_from_recipe, train_from_config
+from molgraph.builder import config_dir, train_from_config
 from molgraph.data.proteins import residue_sequences
 from molgraph.errors import ConfigError
 from molgraph.esm import ESMEmbedder
 from molgraph.featurize.protein import ProteinFeaturizer
+from molgraph.models import PropertyModel, Recipe
 from molgraph.nn import GINEncoder
 from molgraph.nn.fusion import ESMResidueEmbedding, FusedEncoder
 from molgraph.packed import PackedGraphs, Padding
@@ -174,7 +175,7 @@ def test_every_fusion_mode_trains_and_reloads(tiny_checkpoint_bare, tmp_path, ov
     # frozen ESM: embeddings precomputed into the cache; fine-tuned: computed in the model
     finetune = "esm.finetune_layers=1" in overrides
     assert any((tmp_path / "cache" / "esm").rglob("*")) != finetune
-    model = model_from_recipe(recipe, saved["state_dict"])  # strict: every weight placed
+    model = PropertyModel.from_recipe(Recipe.from_dict(recipe), saved["state_dict"])  # strict
     assert isinstance(model.encoder, FusedEncoder)
     assert (model.encoder.language_model is not None) == finetune
     assert json.loads((run_dir / "metrics.json").read_text()) == metrics

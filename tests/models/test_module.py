@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from molgraph.batch import GraphBatch
-from molgraph.builder import model_from_recipe
 from molgraph.errors import CheckpointError
 from molgraph.featurize import MoleculeFeaturizer
 from molgraph.models import MLPHead, PropertyModel, Task
+from molgraph.models.checkpoint import save_checkpoint
+from molgraph.models.recipe import Recipe
 from molgraph.nn import GINEncoder
 from molgraph.predict import load_model
-from molgraph.train import save_model
 
 SMILES = ["C", "CCO", "c1ccccc1O", "CC(=O)O", "[Na+].[Cl-]", "CCN(CC)CC"]
 NAMES = ("a", "b")
@@ -58,7 +58,7 @@ def _model(featurizer: MoleculeFeaturizer, kind: str = "regression") -> Property
         Task(kind, NAMES),
         target_mean=MEAN if kind == "regression" else None,
         target_std=STD if kind == "regression" else None,
-        recipe=recipe,
+        recipe=Recipe.from_dict(recipe),
     )
 
 
@@ -127,11 +127,13 @@ def test_classification_loss_uses_raw_labels(featurizer) -> None:
 
 def test_checkpoint_round_trip(featurizer, batch, tmp_path: Path) -> None:
     model = _trained_buffers(_model(featurizer), batch)
-    path = save_model(model, tmp_path / "model.pt")
+    path = save_checkpoint(model, tmp_path / "model.pt")
 
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    assert checkpoint["molgraph"] == model.recipe
-    rebuilt = model_from_recipe(checkpoint["molgraph"], checkpoint["state_dict"])
+    assert checkpoint["molgraph"] == model.recipe.to_dict()
+    rebuilt = PropertyModel.from_recipe(
+        Recipe.from_dict(checkpoint["molgraph"]), checkpoint["state_dict"]
+    )
     assert not rebuilt.training
     torch.testing.assert_close(rebuilt.target_mean, MEAN)
     torch.testing.assert_close(rebuilt.target_std, STD)
@@ -220,7 +222,7 @@ def test_recipe_lacking_a_part_is_refused(featurizer) -> None:
     recipe = _recipe(featurizer)
     del recipe["head"]
     with pytest.raises(CheckpointError, match="head"):
-        model_from_recipe(recipe, {})
+        PropertyModel.from_recipe(Recipe.from_dict(recipe), {})
 
 
 def _os_system_encoder(recipe: dict, marker: Path, tmp_path: Path) -> dict:

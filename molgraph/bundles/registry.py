@@ -10,13 +10,13 @@ goes unnoticed.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 
+from molgraph import paths
+from molgraph.bundles.format import Bundle, is_bundle, read_bundle
 from molgraph.errors import CheckpointError
-from molgraph.pretrained.bundle import Bundle, is_bundle, read_bundle, read_recipe
 
 INDEX = "registry.json"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -24,7 +24,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 def registry_dir() -> Path:
     """``$MOLGRAPH_MODELS``, default ``~/.cache/molgraph/models``."""
-    return Path(os.environ.get("MOLGRAPH_MODELS", "~/.cache/molgraph/models")).expanduser()
+    return paths.models_dir()
 
 
 def _index(root: Path) -> dict[str, dict[str, str]]:
@@ -57,7 +57,7 @@ def register(bundle: str | Path, name: str, overwrite: bool = False) -> Path:
     index = _index(root)
     if name in index and not overwrite:
         raise CheckpointError(f"{name!r} is already registered in {root} (pass overwrite)")
-    sha = read_bundle(bundle).recipe["weights"]["sha256"]
+    sha = read_bundle(bundle).sha256
     target = root / name
     if target.exists():
         shutil.rmtree(target)
@@ -97,8 +97,3 @@ def open_bundle(reference: str | Path) -> Bundle:
     """Read and verify a bundle given by directory or registered name."""
     path, sha = resolve(reference)
     return read_bundle(path, expected_sha256=sha)
-
-
-def peek_recipe(reference: str | Path) -> dict:
-    """The recipe of a bundle given by directory or registered name, weights unread."""
-    return read_recipe(resolve(reference)[0])

@@ -29,12 +29,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-import molgraph
+from molgraph.bundles.format import write_bundle
 from molgraph.errors import CheckpointError
 from molgraph.featurize import MoleculeFeaturizer
+from molgraph.models.recipe import ModuleSpec, Recipe
 from molgraph.nn.encoders.pretrain_gin import PretrainGINEncoder
 from molgraph.nn.readout import ReadoutKind
-from molgraph.pretrained.bundle import write_bundle
 
 #: The pre-trained GINs DGL-LifeSci distributes (``dgllife.model.load_pretrained(name)``).
 DGLLIFE_GINS = (
@@ -113,21 +113,7 @@ def gin_from_dgllife(
         )
     }
     for i in range(num_layers):
-        p = f"gnn_layers.{i}."
-        bond, direction = s[p + "edge_embeddings.0.weight"], s[p + "edge_embeddings.1.weight"]
-        if bond.shape[0] <= _SELF_LOOP_BOND:
-            raise CheckpointError(f"layer {i}: the bond-type table has no self-loop row")
-        mapped[f"layers.{i}.edge_proj.weight"] = torch.cat(
-            [_rows(bond, _BOND_COLUMNS, "bond types"), _rows(direction, _DIRECTION_COLUMNS, "")],
-            dim=1,
-        )
-        mapped[f"layers.{i}.self_loop"] = bond[_SELF_LOOP_BOND] + direction[0]
-        for theirs, ours in (("mlp.0", "mlp.0"), ("mlp.2", "mlp.3")):
-            for kind in ("weight", "bias"):
-                mapped[f"layers.{i}.{ours}.{kind}"] = s[f"{p}{theirs}.{kind}"]
-        if arguments["norm"] == "batch":
-            for kind in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
-                mapped[f"norms.{i}.{kind}"] = s[f"{p}bn.{kind}"]
+        mapped.update(_layer_weights(s, i, batch_norm=arguments["norm"] == "batch"))
     encoder = PretrainGINEncoder(**arguments)
     try:
         encoder.load_state_dict(mapped)
@@ -138,20 +124,39 @@ def gin_from_dgllife(
     return encoder.eval(), featurizer, arguments
 
 
+def _layer_weights(s: dict[str, Tensor], i: int, batch_norm: bool) -> dict[str, Tensor]:
+    """molgraph's weights of GIN layer ``i`` from the dgllife state dict ``s``."""
+    p, mapped = f"gnn_layers.{i}.", {}
+    bond, direction = s[p + "edge_embeddings.0.weight"], s[p + "edge_embeddings.1.weight"]
+    if bond.shape[0] <= _SELF_LOOP_BOND:
+        raise CheckpointError(f"layer {i}: the bond-type table has no self-loop row")
+    mapped[f"layers.{i}.edge_proj.weight"] = torch.cat(
+        [_rows(bond, _BOND_COLUMNS, "bond types"), _rows(direction, _DIRECTION_COLUMNS, "")],
+        dim=1,
+    )
+    mapped[f"layers.{i}.self_loop"] = bond[_SELF_LOOP_BOND] + direction[0]
+    for theirs, ours in (("mlp.0", "mlp.0"), ("mlp.2", "mlp.3")):
+        for kind in ("weight", "bias"):
+            mapped[f"layers.{i}.{ours}.{kind}"] = s[f"{p}{theirs}.{kind}"]
+    if batch_norm:
+        for kind in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
+            mapped[f"norms.{i}.{kind}"] = s[f"{p}bn.{kind}"]
+    return mapped
+
+
 def bundle_from_dgllife(
     source: str | Path, output: str | Path, name: str | None = None, readout: ReadoutKind = "mean"
 ) -> Path:
     """Write an encoder bundle from a DGL-LifeSci GIN checkpoint file ``source``."""
     encoder, featurizer, arguments = gin_from_dgllife(read_dgllife_state(source), readout)
-    recipe = {
-        "molgraph_version": molgraph.__version__,
-        "featurizer": featurizer.to_dict(),
-        "encoder": {"_target_": "molgraph.nn.PretrainGINEncoder", **arguments},
-        "trained_on": {
+    recipe = Recipe(
+        featurizer,
+        ModuleSpec("molgraph.nn.PretrainGINEncoder", arguments),
+        trained_on={
             "source": "DGL-LifeSci pre-trained GIN (Hu et al., ICLR 2020)",
             "name": name or Path(source).stem,
             "file": Path(source).name,
         },
-    }
+    )
     state = {f"encoder.{k}": v for k, v in encoder.state_dict().items()}
     return write_bundle(output, recipe, state)

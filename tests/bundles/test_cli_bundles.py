@@ -13,8 +13,8 @@ import pytest
 from helpers import ESOL_TARGET
 
 from molgraph import load_encoder
+from molgraph.bundles import RECIPE
 from molgraph.cli.main import main
-from molgraph.pretrained.bundle import RECIPE
 
 DATASETS = Path(__file__).resolve().parents[2] / "molgraph" / "datasets"
 GB1_PDB = DATASETS / "gb1_2qmt.pdb"

@@ -1,4 +1,10 @@
-"""A bundle loaded for use: ``load_encoder(...)`` → :class:`PretrainedEncoder`."""
+"""A bundle loaded for use: ``load_encoder(...)`` → :class:`PretrainedEncoder`, and
+embedding files of inputs with it (every input row kept, written with its ids).
+
+>>> from molgraph import load_encoder                  # doctest: +SKIP
+>>> enc = load_encoder("path/to/bundle")               # doctest: +SKIP
+>>> enc.embed(["CCO", "c1ccccc1O"])                    # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
@@ -7,17 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from molgraph.builder import encoder_from_recipe, model_from_recipe
-from molgraph.data.dataset import featurize_all
-from molgraph.errors import CheckpointError, FeaturizationError
-from molgraph.featurize import featurizer_from_dict
+from molgraph.bundles import Bundle, open_bundle
+from molgraph.data.embeddings import Graphs
+from molgraph.errors import CheckpointError, FeaturizationError, MolgraphError
+from molgraph.io import write_table
 from molgraph.models.module import PropertyModel
-from molgraph.predict import graph_batches, with_esm_embeddings
-from molgraph.pretrained.bundle import Bundle
-from molgraph.pretrained.registry import open_bundle
+from molgraph.models.recipe import Recipe
+from molgraph.predict import attach_esm, graph_batches, predict_items, score_file, score_items
+
+EMBEDDING_SUFFIXES = (".npy", ".parquet", ".csv", ".tsv")
+#: Beside ``x.npy``: the rows (ids, input columns, errors) of the embedding matrix.
+ROWS_SUFFIX = ".rows.csv"
 
 
 class PretrainedEncoder:
@@ -28,13 +38,12 @@ class PretrainedEncoder:
     module
         The graph encoder, a plain ``nn.Module``: ``GraphBatch`` → ``EncoderOutput``
         (``.graph`` ``[G, out_dim]``). Use it inside another model, trainable or frozen.
-    featurizer
-        Inputs → graphs, exactly as in training.
     recipe
-        The bundle's recipe.
+        The bundle's recipe; ``recipe.featurizer`` turns inputs into graphs exactly as in
+        training.
     model
-        The whole model when the bundle holds a task head (then :meth:`predict` works and
-        embeddings are the model's, fusion included), else None.
+        The whole model when the bundle holds a task head (then :meth:`predict_rows`
+        works and embeddings are the model's, fusion included), else None.
     esm_path
         For an encoder fused with a frozen ESM: its checkpoint (else found by the
         recipe's model name in torch hub's cache, or downloaded).
@@ -43,35 +52,22 @@ class PretrainedEncoder:
     def __init__(
         self,
         module: nn.Module,
-        featurizer: Any,
-        recipe: dict[str, Any],
+        recipe: Recipe,
         model: PropertyModel | None = None,
         esm_path: str | Path | None = None,
     ) -> None:
         self.module = module
-        self.featurizer = featurizer
         self.recipe = recipe
+        self.featurizer = recipe.featurizer
         self.model = model
         self.esm_path = esm_path
 
     @classmethod
     def from_bundle(cls, bundle: Bundle) -> PretrainedEncoder:
-        recipe, where = bundle.recipe, str(bundle.path)
-        try:
-            featurizer = featurizer_from_dict(recipe["featurizer"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"{where}: unusable featurizer recipe ({exc})") from None
         if bundle.has_head:
-            model = model_from_recipe(recipe, bundle.state_dict)
-            return cls(model.encoder, featurizer, recipe, model)
-        module = encoder_from_recipe(recipe, where)
-        prefix = "encoder."
-        state = {k[len(prefix) :]: v for k, v in bundle.state_dict.items() if k.startswith(prefix)}
-        try:
-            module.load_state_dict(state)
-        except RuntimeError as exc:
-            raise CheckpointError(f"{where}: weights do not match the recipe: {exc}") from None
-        return cls(module.eval(), featurizer, recipe)
+            model = PropertyModel.from_recipe(bundle.recipe, bundle.state_dict, str(bundle.path))
+            return cls(model.encoder, bundle.recipe, model)
+        return cls(bundle.encoder(), bundle.recipe)
 
     @property
     def out_dim(self) -> int:
@@ -87,20 +83,16 @@ class PretrainedEncoder:
         (self.model or self.module).to(device)
         return self
 
-    def _embed_batch(self, batch) -> Tensor:
-        if self.model is not None:
-            return self.model.embed(batch)
-        return self.module(batch).graph
-
     @torch.inference_mode()
-    def embed_graphs(self, graphs: Any, batch_size: int = 256, progress: bool = False) -> Tensor:
+    def embed_graphs(self, graphs: Graphs, batch_size: int = 256, progress: bool = False) -> Tensor:
         """Graph embeddings ``[len(graphs), out_dim]`` of already featurized graphs
         (``PackedGraphs`` or ``VariantGraphs``), on this encoder's device, in eval mode."""
         (self.model or self.module).eval()
         device = self.device
-        graphs = with_esm_embeddings(self.recipe, graphs, self.esm_path, progress)
+        graphs = attach_esm(self.recipe, graphs, self.esm_path, progress)
+        embed = self.model.embed if self.model is not None else (lambda b: self.module(b).graph)
         parts = [
-            self._embed_batch(batch.to(device)).float()
+            embed(batch.to(device)).float()
             for batch in graph_batches(graphs, batch_size, progress, "embedding")
         ]
         return torch.cat(parts) if parts else torch.zeros(0, self.out_dim, device=device)
@@ -117,12 +109,14 @@ class PretrainedEncoder:
 
         The batch-job form of :meth:`embed`: no item is dropped, none stops the others.
         """
-        graphs, errors = featurize_all(self.featurizer, list(items), num_workers, progress)
-        out = torch.full((len(items), self.out_dim), float("nan"), device=self.device)
-        ok = torch.tensor([e is None for e in errors], dtype=torch.bool)
-        if graphs is not None:
-            out[ok.to(out.device)] = self.embed_graphs(graphs, batch_size, progress)
-        return out, ["" if e is None else e.reason for e in errors]
+
+        def score(graphs: Graphs) -> np.ndarray:
+            return self.embed_graphs(graphs, batch_size, progress).cpu().numpy()
+
+        values, errors = score_items(
+            self.featurizer, items, self.out_dim, score, num_workers, progress
+        )
+        return torch.from_numpy(values).to(self.device), errors
 
     def embed(
         self,
@@ -161,8 +155,6 @@ class PretrainedEncoder:
     ) -> tuple[np.ndarray, list[str]]:
         """Predictions ``[N, T]`` in target units (NaN rows for failed items) and one error
         string per item; needs a bundle with a task head."""
-        from molgraph.predict import predict_items
-
         model = self.require_model()
         return predict_items(
             model, self.featurizer, list(items), batch_size, self.device, num_workers, progress
@@ -176,7 +168,7 @@ class PretrainedEncoder:
         return self.model
 
     def __repr__(self) -> str:
-        kind = self.recipe.get("featurizer", {}).get("kind")
+        kind = self.featurizer.to_dict().get("kind")
         head = "with task head" if self.model is not None else "encoder only"
         return f"PretrainedEncoder({type(self.module).__name__}, {kind}, d={self.out_dim}, {head})"
 
@@ -200,3 +192,64 @@ def load_encoder(
     encoder = PretrainedEncoder.from_bundle(open_bundle(reference)).to(device)
     encoder.esm_path = esm_path
     return encoder
+
+
+def embedding_columns(width: int) -> list[str]:
+    return [f"emb_{i}" for i in range(width)]
+
+
+def write_embeddings(table: pd.DataFrame, embeddings: np.ndarray, path: str | Path) -> list[Path]:
+    """Write ``embeddings`` ``[n, d]`` with ``table`` (``n`` rows: ids, input columns,
+    ``error``) by suffix; returns the files written.
+
+    - ``.csv`` / ``.tsv`` / ``.parquet``: the table's columns, then ``emb_0 … emb_{d-1}``;
+    - ``.npy``: the float32 matrix, and the table in ``<name>.rows.csv`` beside it.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in EMBEDDING_SUFFIXES:
+        raise MolgraphError(f"{path}: write embeddings as {', '.join(EMBEDDING_SUFFIXES)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".npy":
+        rows = path.with_name(path.name[: -len(suffix)] + ROWS_SUFFIX)
+        np.save(path, embeddings.astype(np.float32))
+        write_table(table, rows)
+        return [path, rows]
+    columns = pd.DataFrame(embeddings, columns=embedding_columns(embeddings.shape[1]))
+    out = pd.concat([table.reset_index(drop=True), columns], axis=1)
+    if suffix == ".parquet":
+        try:
+            out.to_parquet(path, index=False)
+        except ImportError:
+            raise MolgraphError(
+                f"{path}: writing parquet needs pyarrow (pip install 'molgraph[parquet]')"
+            ) from None
+    else:
+        write_table(out, path)
+    return [path]
+
+
+def embed_file(
+    model: str | Path,
+    input_path: str | Path | Sequence[str | Path],
+    output_path: str | Path,
+    batch_size: int = 256,
+    device: str = "cpu",
+    progress: bool = True,
+    esm_path: str | Path | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """Embed every input of a file (:func:`~molgraph.predict.score_file`; ``options`` go
+    there) with bundle ``model``; failed rows get NaN embeddings and their reason in
+    ``error``. Returns the row table (input columns and ``error``). ``esm_path``: the ESM
+    checkpoint of a fused encoder."""
+    encoder = load_encoder(model, device, esm_path)
+
+    def score(graphs: Graphs) -> np.ndarray:
+        return encoder.embed_graphs(graphs, batch_size, progress).cpu().numpy()
+
+    table, embeddings, errors = score_file(encoder.recipe, input_path, encoder.out_dim, score,
+                                           progress=progress, **options)  # fmt: skip
+    table["error" if "error" not in table else "error_embed"] = errors
+    write_embeddings(table, embeddings, output_path)
+    return table

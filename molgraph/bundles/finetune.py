@@ -1,9 +1,9 @@
 """Training from a bundle's encoder: checks that the run featurizes as the bundle did,
 and freezing.
 
-The builder calls :func:`pretrained_encoder` when a config sets ``encoder.pretrained``;
-the bundle's encoder recipe then replaces the config's encoder (so the trained model's
-own recipe rebuilds it without the bundle).
+A training run calls :func:`pretrained_encoder` when it is given a bundle
+(``encoder.pretrained=`` in a config); the bundle's encoder recipe then replaces the run's
+encoder (so the trained model's own recipe rebuilds it without the bundle).
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from typing import Any
 
 from torch import nn
 
+from molgraph.bundles.registry import open_bundle
 from molgraph.errors import ConfigError
-from molgraph.pretrained.encoder import load_encoder
+from molgraph.featurize import MoleculeFeaturizer, ProteinFeaturizer
+from molgraph.models.recipe import ModuleSpec
 
 _INPUT_WIDTHS = ("in_node_dim", "in_edge_dim", "in_node_vector_dim")
 
@@ -40,9 +42,9 @@ def freeze(module: nn.Module) -> nn.Module:
 def pretrained_encoder(
     reference: str | Path,
     freeze_weights: bool,
-    featurizer: Any,
+    featurizer: MoleculeFeaturizer | ProteinFeaturizer,
     inputs: dict[str, Any] | None = None,
-) -> tuple[dict[str, Any], nn.Module, dict[str, Any]]:
+) -> tuple[ModuleSpec, nn.Module, dict[str, Any]]:
     """The encoder of bundle ``reference`` for a training run.
 
     Parameters
@@ -62,30 +64,28 @@ def pretrained_encoder(
     The bundle's encoder recipe (the run's model recipe records it), the encoder module,
     and provenance for the run's recipe (bundle, sha256, frozen).
     """
-    encoder = load_encoder(reference)
-    recipe = encoder.recipe
-    if recipe.get("fusion"):
+    bundle = open_bundle(reference)
+    recipe = bundle.recipe
+    if recipe.fusion is not None or recipe.encoder is None:
         raise ConfigError(
             f"encoder.pretrained={reference}: the bundle's encoder is fused with ESM; "
             "training from a fused bundle is not supported"
         )
-    differences = featurization_differences(featurizer.to_dict(), recipe["featurizer"])
+    differences = featurization_differences(featurizer.to_dict(), recipe.featurizer.to_dict())
     if differences:
         raise ConfigError(
             f"encoder.pretrained={reference}: the run's featurizer differs from the bundle's "
             f"in {', '.join(differences)}; choose the featurizer the bundle was trained with "
             f"(its recipe: molgraph info {reference})"
         )
+    theirs = recipe.encoder.arguments
     for key in _INPUT_WIDTHS:
-        if inputs and key in inputs and inputs[key] != recipe["encoder"].get(key, inputs[key]):
+        if inputs and key in inputs and inputs[key] != theirs.get(key, inputs[key]):
             raise ConfigError(
                 f"encoder.pretrained={reference}: the run gives {key}={inputs[key]}, the "
-                f"bundle's encoder takes {recipe['encoder'].get(key)}"
+                f"bundle's encoder takes {theirs.get(key)}"
             )
-    module = freeze(encoder.module) if freeze_weights else encoder.module
-    provenance = {
-        "bundle": str(reference),
-        "sha256": recipe["weights"]["sha256"],
-        "frozen": bool(freeze_weights),
-    }
-    return recipe["encoder"], module, provenance
+    module = bundle.encoder()
+    module = freeze(module) if freeze_weights else module
+    provenance = {"bundle": str(reference), "sha256": bundle.sha256, "frozen": bool(freeze_weights)}
+    return recipe.encoder, module, provenance

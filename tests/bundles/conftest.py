@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from helpers import TINY_TRAINING
 
+from molgraph.bundles import export_run
 from molgraph.cli.main import main
-from molgraph.pretrained import export_run
 
 #: protein_demo (GVP on embedded GB1 variants), as small as it goes
 TINY_PROTEIN = (

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 import torch
 
+from molgraph.bundles.dgllife import bundle_from_dgllife, gin_from_dgllife, read_dgllife_state
 from molgraph.errors import CheckpointError
 from molgraph.graphs import dgl
 from molgraph.pretrained import load_encoder
-from molgraph.pretrained.dgllife import bundle_from_dgllife, gin_from_dgllife, read_dgllife_state
 
 dgllife_model = importlib.import_module("dgllife.model")
 dgllife_utils = importlib.import_module("dgllife.utils")
@@ -118,7 +118,7 @@ def test_bundle_of_a_dgllife_checkpoint_embeds_as_dgllife(
     _, pooled, path = reference
     bundle = bundle_from_dgllife(path, tmp_path / "contextpred")
     encoder = load_encoder(bundle)
-    assert encoder.recipe["trained_on"]["name"] == "gin_supervised_contextpred"
+    assert encoder.recipe.trained_on["name"] == "gin_supervised_contextpred"
     torch.testing.assert_close(encoder.embed(smiles, batch_size=16), pooled, rtol=0, atol=ATOL)
 
 

@@ -18,15 +18,17 @@ import json
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from safetensors.torch import load_file, save_file
-from torch import Tensor
+from torch import Tensor, nn
 
 import molgraph
 from molgraph.errors import CheckpointError
+from molgraph.models.checkpoint import read_checkpoint
+from molgraph.models.recipe import Recipe
 
 FORMAT = "molgraph-encoder-bundle"
 FORMAT_VERSION = 1
@@ -39,13 +41,29 @@ class Bundle:
     """A bundle read from disk: its directory, recipe and weights (verified)."""
 
     path: Path
-    recipe: dict[str, Any]
+    recipe: Recipe
     state_dict: dict[str, Tensor]
 
     @property
     def has_head(self) -> bool:
         """Whether the bundle also predicts (it holds a task head)."""
-        return "head" in self.recipe and "task" in self.recipe
+        return self.recipe.has_head
+
+    @property
+    def sha256(self) -> str:
+        """The weights' checksum (verified on reading)."""
+        return str(self.recipe.extra["weights"]["sha256"])
+
+    def encoder(self) -> nn.Module:
+        """The bundle's encoder with its weights, in eval mode."""
+        module = self.recipe.build_encoder(str(self.path))
+        prefix = "encoder."
+        state = {k[len(prefix) :]: v for k, v in self.state_dict.items() if k.startswith(prefix)}
+        try:
+            module.load_state_dict(state)
+        except RuntimeError as exc:
+            raise CheckpointError(f"{self.path}: weights do not match the recipe: {exc}") from None
+        return module.eval()
 
 
 def to_json(obj: Any) -> str:
@@ -73,17 +91,14 @@ def is_bundle(path: str | Path) -> bool:
     return (Path(path) / RECIPE).is_file()
 
 
-def write_bundle(path: str | Path, recipe: dict[str, Any], state_dict: dict[str, Tensor]) -> Path:
+def write_bundle(path: str | Path, recipe: Recipe, state_dict: dict[str, Tensor]) -> Path:
     """Write ``recipe`` and ``state_dict`` as a bundle directory ``path`` (replaced whole
     if it exists, written in a staging folder first so a half-written bundle is never seen).
 
-    ``recipe`` needs at least ``featurizer`` and ``encoder``; the format, the molgraph
-    version (unless given) and the weights' checksum are added.
+    The format and the weights' checksum are added to the recipe's JSON form.
     """
     path = Path(path)
-    for key in ("featurizer", "encoder"):
-        if key not in recipe:
-            raise CheckpointError(f"{path}: a bundle recipe needs {key!r}")
+    recipe_json = recipe.to_dict()
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-"))
     try:
@@ -92,8 +107,7 @@ def write_bundle(path: str | Path, recipe: dict[str, Any], state_dict: dict[str,
         full = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "molgraph_version": recipe.get("molgraph_version", molgraph.__version__),
-            **{k: v for k, v in recipe.items() if k not in ("format", "format_version")},
+            **{k: v for k, v in recipe_json.items() if k not in ("format", "format_version")},
             "weights": {"file": WEIGHTS, "sha256": sha256_of(staging / WEIGHTS)},
         }
         (staging / RECIPE).write_text(to_json(full) + "\n")
@@ -156,7 +170,7 @@ def read_bundle(path: str | Path, expected_sha256: str | None = None) -> Bundle:
         state_dict = load_file(weights)
     except Exception as exc:  # safetensors raises its own error types
         raise CheckpointError(f"{weights}: not a safetensors file ({exc})") from None
-    return Bundle(path, recipe, state_dict)
+    return Bundle(path, Recipe.from_dict(recipe, str(path)), state_dict)
 
 
 def export_run(run_dir: str | Path, output: str | Path, with_head: bool = True) -> Path:
@@ -165,16 +179,14 @@ def export_run(run_dir: str | Path, output: str | Path, with_head: bool = True) 
     ``with_head=False`` leaves out the task head, target names and scalers (an
     encoder-only bundle).
     """
-    from molgraph.predict import read_checkpoint
-
     run_dir = Path(run_dir)
     recipe, state_dict = read_checkpoint(run_dir)
     metrics_file = run_dir / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
-    trained_on = {**recipe.get("trained_on", {}), "metrics": metrics, "run": str(run_dir)}
-    recipe = {**recipe, "trained_on": trained_on}
+    trained_on = {**recipe.trained_on, "metrics": metrics, "run": str(run_dir)}
+    recipe = replace(recipe, trained_on=trained_on)
     if not with_head:
-        recipe = {k: v for k, v in recipe.items() if k not in ("head", "task")}
+        recipe = recipe.encoder_only()
         state_dict = {k: v for k, v in state_dict.items() if k.startswith("encoder.")}
     return write_bundle(output, recipe, state_dict)
 
@@ -195,12 +207,12 @@ def describe(bundle: Bundle) -> str:
         f"weights: {WEIGHTS} ({len(state)} tensors, {count_parameters(state):,} parameters; "
         f"encoder {count_parameters(state, 'encoder.'):,}), sha256 verified",
     ]
-    if "target_mean" in state and "target_std" in state:
-        names = bundle.recipe.get("task", {}).get("names", [])
+    if "target_mean" in state and "target_std" in state and bundle.recipe.task is not None:
+        names = bundle.recipe.task.names
         for name, mean, std in zip(
             names, state["target_mean"].tolist(), state["target_std"].tolist(), strict=False
         ):
             lines.append(f"target scaler {name!r}: mean {mean:.6g}, std {std:.6g}")
     lines.append("recipe:")
-    lines.append(to_json(bundle.recipe))
+    lines.append((bundle.path / RECIPE).read_text().rstrip())
     return "\n".join(lines)

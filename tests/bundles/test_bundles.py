@@ -17,10 +17,11 @@ from helpers import TINY_TRAINING
 from safetensors.torch import load_file
 
 from molgraph import load_encoder
+from molgraph.bundles import RECIPE, WEIGHTS, export_run, open_bundle, read_bundle, register
+from molgraph.bundles.format import sha256_of, write_bundle
 from molgraph.errors import CheckpointError, ConfigError, FeaturizationError
+from molgraph.models import Recipe
 from molgraph.predict import load_model, predict_items
-from molgraph.pretrained import export_run, open_bundle, register
-from molgraph.pretrained.bundle import RECIPE, WEIGHTS, read_bundle, sha256_of
 
 SMILES = ["CCO", "c1ccccc1O", "[Na+].[Cl-]", "C", "CC(=O)Nc1ccc(O)cc1", "C[C@H](N)C(=O)O"]
 GB1 = Path(__file__).resolve().parents[2] / "molgraph" / "datasets" / "gb1_2qmt.pdb"
@@ -189,9 +190,7 @@ def test_registry_loads_by_name_and_verifies(molecule_bundle: Path, registry: Pa
     # weights and recipe replaced consistently: only the registry's record notices
     stored = registry / "esol-tiny"
     state = open_bundle("esol-tiny").state_dict
-    from molgraph.pretrained.bundle import write_bundle
-
-    recipe = json.loads((stored / RECIPE).read_text())
+    recipe = Recipe.from_dict(json.loads((stored / RECIPE).read_text()))
     write_bundle(
         stored, recipe, {k: v + 1 if v.is_floating_point() else v for k, v in state.items()}
     )
@@ -220,7 +219,7 @@ def test_training_from_a_bundle_frozen_and_fine_tuned(
         torch.testing.assert_close(value, start[name], rtol=0, atol=0, msg=name)
     moved = _encoder_state(tuned)
     assert any(not torch.equal(moved[name], start[name]) for name in start)
-    recipe = load_model(frozen)[0].recipe
+    recipe = load_model(frozen)[0].recipe.to_dict()
     assert recipe["encoder"] == json.loads((molecule_bundle / RECIPE).read_text())["encoder"]
     assert recipe["trained_on"]["pretrained"]["frozen"] is True
     assert recipe["trained_on"]["pretrained"]["sha256"] == sha256_of(molecule_bundle / WEIGHTS)
