@@ -16,12 +16,24 @@ from molgraph.builder import build, config_dir, train_from_config
 from molgraph.data import MoleculeCSV, SplitIndices
 from molgraph.data.splits import Splitter
 from molgraph.errors import ConfigError
+from molgraph.esm import ESMSettings
 from molgraph.featurize import MoleculeFeaturizer
+from molgraph.nn.fusion import FusionSpec
 from molgraph.models import MLPHead, PropertyModel, Task
 from molgraph.nn import GINEncoder
 
 ESOL_TARGET = "measured log solubility in mols per litre"
-GROUPS = ("data", "featurizer", "encoder", "model", "split", "trainer", "experiment")
+GROUPS = (
+    "data",
+    "featurizer",
+    "encoder",
+    "model",
+    "split",
+    "trainer",
+    "fusion",
+    "esm",
+    "experiment",
+)
 # Protein options are tested in tests/test_protein_training.py.
 PROTEIN_DATA = ("avgfp", "gb1", "protein_demo")
 PROTEIN_FEATURIZERS = ("protein",)
@@ -145,6 +157,20 @@ def test_trainer_option(option: str, tmp_path: Path) -> None:
     assert isinstance(trainer, L.Trainer)
     assert trainer.max_epochs == cfg.trainer.max_epochs
     assert trainer.logger is None
+
+
+@pytest.mark.parametrize("option", _options("fusion"))
+def test_fusion_option(option: str) -> None:
+    spec = build(_compose(f"fusion={option}").fusion)
+    assert isinstance(spec, FusionSpec) and spec.mode == option
+    assert spec.active == (option != "none")
+
+
+def test_esm_option_and_an_unknown_setting(tmp_path: Path) -> None:
+    assert build(_compose("esm.layer=3").esm) == ESMSettings(layer=3)
+    cfg = _compose("+fusion.colour=blue")
+    with pytest.raises(ConfigError, match="colour"):
+        train_from_config(cfg, tmp_path / "run")
 
 
 def test_positions_needed_but_not_featurized_fail_before_training(
