@@ -31,9 +31,10 @@ from torch import Tensor, nn
 
 from molgraph.batch import GraphBatch
 from molgraph.geometry import edge_vectors, rbf, safe_norm, unit
+from molgraph.nn.encoders.base import GraphEncoder
 from molgraph.nn.norm import NormKind, apply_norm, make_norm
 from molgraph.nn.output import EncoderOutput
-from molgraph.nn.readout import Readout, ReadoutKind
+from molgraph.nn.readout import ReadoutKind
 from molgraph.nn.scatter import gather, scatter_mean
 
 NodeVectors = Literal["none", "neighbour_mean"]
@@ -249,7 +250,7 @@ def _run(gvps: nn.ModuleList, s: Tensor, v: Tensor) -> Features:
     return s, v
 
 
-class GVPEncoder(nn.Module):
+class GVPEncoder(GraphEncoder):
     """GVP-GNN over a GraphBatch with coordinates (the reference code's ``MQAModel``
     encoder, as LM-GVP uses it): input GVPs for nodes and edges, ``num_layers``
     :class:`GVPConvLayer`, and an output GVP to scalars, pooled by the readout.
@@ -308,13 +309,11 @@ class GVPEncoder(nn.Module):
         num_message: int = 3,
         num_feedforward: int = 2,
     ) -> None:
-        super().__init__()
         if node_vectors not in ("none", "neighbour_mean"):
             raise ValueError(
                 f"unknown node_vectors {node_vectors!r}; choose none or neighbour_mean"
             )
-        self.readout = Readout(readout, hidden_dim)
-        self.out_dim = self.readout.out_dim
+        super().__init__(readout, hidden_dim)
         self.num_rbf, self.rbf_max = num_rbf, rbf_max
         self.node_vectors, self.in_node_vector_dim = node_vectors, in_node_vector_dim
         node_in = (in_node_dim, in_node_vector_dim + (node_vectors == "neighbour_mean"))
@@ -365,4 +364,4 @@ class GVPEncoder(nn.Module):
         for layer in self.layers:
             s, v = layer(s, v, batch.src, batch.dst, edge_s, edge_v, mask)
         s, _ = self.out(*self.out_norm(s, v, mask))
-        return EncoderOutput(node=s, graph=self.readout(s, batch.batch, batch.num_graphs))
+        return self.output(s, batch)
