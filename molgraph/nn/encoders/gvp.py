@@ -13,10 +13,11 @@ same scalar output: the model tells enantiomers apart only through its input fea
 Input features, per edge ``j → i``: scalars = Gaussian RBF of :math:`\\lVert x_i - x_j
 \\rVert` (:func:`molgraph.geometry.rbf`) concatenated with the input edge features; one
 vector = the unit edge direction :math:`(x_i - x_j) / \\lVert x_i - x_j \\rVert`. Per node:
-scalars = the input node features; vectors = ``in_node_vector_dim`` given channels (none
-exist for molecules yet: protein graphs will supply them) plus, with
-``node_vectors="neighbour_mean"``, the unit vector from the atom to the mean position of
-its neighbours (zero for an isolated atom), or nothing with ``node_vectors="none"``.
+scalars = the input node features; vectors = ``in_node_vector_dim`` given channels
+(``batch.node_vectors``: the protein featurizer's 3 residue vectors; molecules have none)
+plus, with ``node_vectors="neighbour_mean"``, the unit vector from the atom to the mean
+position of its neighbours (zero for an isolated atom), or nothing with
+``node_vectors="none"``.
 Message passing runs over the batch's edges (bonds for molecules); no radius graph is
 built here.
 """
@@ -280,9 +281,9 @@ class GVPEncoder(GraphEncoder):
         Vector channels derived for each node from the geometry: ``neighbour_mean`` (unit
         vector to the mean of the neighbours' positions) or ``none``.
     in_node_vector_dim
-        Given node vector channels (protein featurizers will provide them; molecules have
-        none). Read from ``batch.node_vectors`` ``[N, C, 3]``, a field GraphBatch does not
-        have yet: a value > 0 fails with a clear error until it exists.
+        Given node vector channels, read from ``batch.node_vectors`` ``[N, C, 3]`` (the
+        protein featurizer gives 3; molecules have none). A batch without them fails with
+        a clear error when this is > 0.
     num_message, num_feedforward
         GVPs in each message function and feed-forward block (the paper: 3 and 2).
     """
