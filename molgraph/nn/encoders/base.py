@@ -66,8 +66,8 @@ class StackedEncoder(GraphEncoder):
     A subclass calls ``super().__init__(readout, dim)``, builds its input embedding, passes
     its layers to :meth:`add_layers` and sets ``residual``; it overrides :meth:`embed_nodes`
     and :meth:`layer` where they differ. An encoder that carries more state through the
-    layers (a virtual node, coordinates, every layer's states) writes its loop from
-    :meth:`layer` and :meth:`finish`.
+    layers (GIN's virtual node, EGNN's coordinates, every layer's states for jumping
+    knowledge) writes its own short loop around :meth:`finish`.
 
     Shapes
     ------
