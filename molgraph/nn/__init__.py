@@ -13,7 +13,7 @@ from molgraph.nn.encoders import (
     PretrainGINEncoder,
 )
 from molgraph.nn.mlp import MLP
-from molgraph.nn.output import EncoderOutput
+from molgraph.nn.output import Encoder, EncoderOutput
 from molgraph.nn.readout import Readout
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "AttentiveFPEncoder",
     "DMPNNEncoder",
     "EGNNEncoder",
+    "Encoder",
     "EncoderOutput",
     "GATEncoder",
     "GCNEncoder",

@@ -61,6 +61,11 @@ def make_norm(kind: NormKind, dim: int) -> nn.Module:
     raise ValueError(f"unknown norm {kind!r}; choose batch, layer or none")
 
 
+def make_norms(kind: NormKind, dim: int, num: int) -> nn.ModuleList:
+    """``num`` independent :func:`make_norm` modules, one per layer."""
+    return nn.ModuleList(make_norm(kind, dim) for _ in range(num))
+
+
 def apply_norm(norm: nn.Module, h: Tensor, mask: Tensor | None) -> Tensor:
     """Call ``norm`` with the padding mask where it takes one."""
     return norm(h, mask) if isinstance(norm, MaskedBatchNorm1d) else norm(h)

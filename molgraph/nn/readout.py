@@ -13,6 +13,11 @@ ReadoutKind = Literal["sum", "mean", "max", "attention", "set2set"]
 _REDUCE = {"sum": scatter_sum, "mean": scatter_mean, "max": scatter_max}
 
 
+def readout_width(kind: ReadoutKind, dim: int) -> int:
+    """Width of the graph vector that readout ``kind`` makes of ``dim``-wide node states."""
+    return 2 * dim if kind == "set2set" else dim
+
+
 class GatedAttentionReadout(nn.Module):
     r"""Gated attention pooling (Li et al., 2016, gated graph neural networks).
 
@@ -80,7 +85,7 @@ class Readout(nn.Module):
         elif kind not in _REDUCE:
             choices = ", ".join([*_REDUCE, "attention", "set2set"])
             raise ValueError(f"unknown readout {kind!r}; choose from {choices}")
-        self.out_dim = None if dim is None else (2 * dim if kind == "set2set" else dim)
+        self.out_dim = None if dim is None else readout_width(kind, dim)
 
     def forward(self, h: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
         if self.pool is not None:

@@ -2,9 +2,11 @@
 
 Standard: GIN/GINE (:mod:`gin`), Hu et al.'s pre-training GIN (:mod:`pretrain_gin`), GCN,
 GATv2, MPNN (edge network + GRU), D-MPNN, AttentiveFP. E(3)-equivariant, over node coordinates: EGNN, PaiNN, GVP-GNN.
+What they share (readout, the stacked layer loop, norms, dropout) lives in :mod:`base`.
 """
 
 from molgraph.nn.encoders.attentivefp import AttentiveFPEncoder, AttentiveGATConv, GATEConv
+from molgraph.nn.encoders.base import GraphEncoder, StackedEncoder
 from molgraph.nn.encoders.dmpnn import DMPNNConv, DMPNNEncoder, reverse_edges
 from molgraph.nn.encoders.egnn import EGNNEncoder, EGNNLayer
 from molgraph.nn.encoders.gat import GATEncoder, GATv2Conv
@@ -32,6 +34,7 @@ __all__ = [
     "GINEncoder",
     "GVPConvLayer",
     "GVPEncoder",
+    "GraphEncoder",
     "MPNNEncoder",
     "NNConv",
     "PaiNNEncoder",
@@ -39,5 +42,6 @@ __all__ = [
     "PaiNNUpdate",
     "PretrainGINConv",
     "PretrainGINEncoder",
+    "StackedEncoder",
     "reverse_edges",
 ]

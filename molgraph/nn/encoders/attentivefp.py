@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from molgraph.batch import GraphBatch
+from molgraph.nn.encoders.base import make_dropout
 from molgraph.nn.output import EncoderOutput
 from molgraph.nn.scatter import gather, scatter_sum, segment_softmax
 
@@ -174,7 +175,7 @@ class AttentiveFPEncoder(nn.Module):
         )
         self.mol_conv = AttentiveGATConv(hidden_dim, dropout)
         self.mol_gru = nn.GRUCell(hidden_dim, hidden_dim)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.dropout = make_dropout(dropout)
 
     def atom_embedding(self, batch: GraphBatch) -> Tensor:
         """Atom states :math:`h^L`, ``[N, hidden_dim]``."""

@@ -16,9 +16,10 @@ import torch
 from torch import Tensor, nn
 
 from molgraph.batch import GraphBatch
+from molgraph.nn.encoders.base import GraphEncoder, make_dropout
 from molgraph.nn.norm import NormKind, apply_norm, make_norm
 from molgraph.nn.output import EncoderOutput
-from molgraph.nn.readout import Readout, ReadoutKind
+from molgraph.nn.readout import ReadoutKind
 from molgraph.nn.scatter import gather, scatter_sum
 
 
@@ -104,7 +105,7 @@ class DMPNNConv(nn.Module):
         return self.update(self.message(h, src, dst, rev, keep, num_nodes), h0)
 
 
-class DMPNNEncoder(nn.Module):
+class DMPNNEncoder(GraphEncoder):
     r"""D-MPNN over a GraphBatch: directed-bond states, then atom states and a readout.
 
     .. math::
@@ -144,8 +145,6 @@ class DMPNNEncoder(nn.Module):
     connection.
     """
 
-    requires_positions = False
-
     def __init__(
         self,
         in_node_dim: int,
@@ -156,17 +155,15 @@ class DMPNNEncoder(nn.Module):
         readout: ReadoutKind = "mean",
         norm: NormKind = "none",
     ) -> None:
-        super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers (chemprop's depth) must be >= 1, got {num_layers}")
+        super().__init__(readout, hidden_dim)
         self.num_layers = num_layers
-        self.readout = Readout(readout, hidden_dim)
-        self.out_dim = self.readout.out_dim
         self.W_i = nn.Linear(in_node_dim + in_edge_dim, hidden_dim, bias=False)
         self.conv = DMPNNConv(hidden_dim)
         self.W_o = nn.Linear(in_node_dim + hidden_dim, hidden_dim)
         self.norm = make_norm(norm, hidden_dim)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.dropout = make_dropout(dropout)
 
     def forward(self, batch: GraphBatch) -> EncoderOutput:
         x, src, dst, num_nodes = batch.x, batch.src, batch.dst, batch.num_nodes
@@ -179,4 +176,4 @@ class DMPNNEncoder(nn.Module):
         m = scatter_sum(h, dst, num_nodes)
         node = self.W_o(torch.cat([x, m], dim=-1))
         node = self.dropout(torch.relu(apply_norm(self.norm, node, batch.node_mask)))
-        return EncoderOutput(node=node, graph=self.readout(node, batch.batch, batch.num_graphs))
+        return self.output(node, batch)

@@ -17,9 +17,10 @@ from torch import Tensor, nn
 
 from molgraph.batch import GraphBatch
 from molgraph.geometry import edge_vectors, unit
-from molgraph.nn.norm import NormKind, finish_layer, make_norm
+from molgraph.nn.encoders.base import StackedEncoder
+from molgraph.nn.norm import NormKind
 from molgraph.nn.output import EncoderOutput
-from molgraph.nn.readout import Readout, ReadoutKind
+from molgraph.nn.readout import ReadoutKind
 from molgraph.nn.scatter import gather, scatter_mean, scatter_sum
 
 CoordsAggregation = Literal["mean", "sum"]
@@ -116,7 +117,7 @@ class EGNNLayer(nn.Module):
         return self.node_model(h, m, dst), self.coord_model(pos, diff, m, dst)
 
 
-class EGNNEncoder(nn.Module):
+class EGNNEncoder(StackedEncoder):
     """Stack of EGNN layers over a GraphBatch with coordinates.
 
     Message passing runs over the batch's edges (for molecules from molgraph's
@@ -160,22 +161,20 @@ class EGNNEncoder(nn.Module):
         coords_range: float = 15.0,
         normalize: bool = False,
     ) -> None:
-        super().__init__()
-        self.readout = Readout(readout, hidden_dim)
-        self.out_dim = self.readout.out_dim
-        self.residual = residual
+        super().__init__(readout, hidden_dim)
+        self.residual = [residual] * num_layers
         self.node_proj = nn.Linear(in_node_dim, hidden_dim)
-        self.layers = nn.ModuleList(
+        layers = (
             EGNNLayer(hidden_dim, in_edge_dim, attention, coords_agg, tanh, coords_range, normalize)
             for _ in range(num_layers)
         )
-        self.norms = nn.ModuleList(make_norm(norm, hidden_dim) for _ in range(num_layers))
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.add_layers(layers, hidden_dim, norm, dropout, activation=None)
 
     def forward(self, batch: GraphBatch) -> EncoderOutput:
+        # the shared loop, with the coordinates each layer moves carried along
         pos = batch.positions(type(self).__name__)
         h = self.node_proj(batch.x)
-        for layer, norm in zip(self.layers, self.norms, strict=True):
+        for i, layer in enumerate(self.layers):
             update, pos = layer(h, pos, batch.src, batch.dst, batch.edge_attr)
-            h = finish_layer(h, update, norm, batch.node_mask, self.dropout, None, self.residual)
-        return EncoderOutput(node=h, graph=self.readout(h, batch.batch, batch.num_graphs), pos=pos)
+            h = self.finish(i, h, update, batch)
+        return self.output(h, batch, pos)

@@ -13,10 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from molgraph.batch import GraphBatch
-from molgraph.nn.norm import NormKind, finish_layer, make_norm
-from molgraph.nn.output import EncoderOutput
-from molgraph.nn.readout import Readout, ReadoutKind
+from molgraph.nn.encoders.base import StackedEncoder
+from molgraph.nn.norm import NormKind
+from molgraph.nn.readout import ReadoutKind
 from molgraph.nn.scatter import gather, scatter_mean, scatter_sum, segment_softmax
 
 
@@ -140,7 +139,7 @@ class GATv2Conv(nn.Module):
         return self.forward_with_attention(h, src, dst, edge_attr)[0]
 
 
-class GATEncoder(nn.Module):
+class GATEncoder(StackedEncoder):
     """Stack of GATv2 layers over a GraphBatch, with normalisation, residuals and a readout.
 
     The first layer reads the input features directly; ELU between layers (as in the GAT
@@ -168,8 +167,6 @@ class GATEncoder(nn.Module):
         logits (see :class:`GATv2Conv`).
     """
 
-    requires_positions = False
-
     def __init__(
         self,
         in_node_dim: int,
@@ -184,17 +181,15 @@ class GATEncoder(nn.Module):
         attention_dropout: float = 0.0,
         edge_messages: bool = False,
     ) -> None:
-        super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if heads < 1 or hidden_dim % heads != 0:
             raise ValueError(
                 f"GATEncoder: hidden_dim ({hidden_dim}) must be a multiple of heads ({heads})"
             )
-        self.readout = Readout(readout, hidden_dim)
-        self.out_dim = self.readout.out_dim
+        super().__init__(readout, hidden_dim)
         widths = [in_node_dim] + [hidden_dim] * num_layers
-        self.layers = nn.ModuleList(
+        layers = (
             GATv2Conv(
                 widths[i],
                 hidden_dim,
@@ -205,22 +200,5 @@ class GATEncoder(nn.Module):
             )
             for i in range(num_layers)
         )
+        self.add_layers(layers, hidden_dim, norm, dropout, activation=F.elu)
         self.residual = [residual and widths[i] == hidden_dim for i in range(num_layers)]
-        self.norms = nn.ModuleList(make_norm(norm, hidden_dim) for _ in range(num_layers))
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-
-    def forward(self, batch: GraphBatch) -> EncoderOutput:
-        h = batch.x
-        last = len(self.layers) - 1
-        for i, (conv, norm) in enumerate(zip(self.layers, self.norms, strict=True)):
-            activation = F.elu if i < last else None
-            h = finish_layer(
-                h,
-                conv(h, batch.src, batch.dst, batch.edge_attr),
-                norm,
-                batch.node_mask,
-                self.dropout,
-                activation,
-                self.residual[i],
-            )
-        return EncoderOutput(node=h, graph=self.readout(h, batch.batch, batch.num_graphs))

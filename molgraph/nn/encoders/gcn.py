@@ -12,9 +12,9 @@ import torch
 from torch import Tensor, nn
 
 from molgraph.batch import GraphBatch
-from molgraph.nn.norm import NormKind, finish_layer, make_norm
-from molgraph.nn.output import EncoderOutput
-from molgraph.nn.readout import Readout, ReadoutKind
+from molgraph.nn.encoders.base import StackedEncoder
+from molgraph.nn.norm import NormKind
+from molgraph.nn.readout import ReadoutKind
 from molgraph.nn.scatter import count, gather, scatter_sum
 
 
@@ -69,7 +69,7 @@ class GCNConv(nn.Module):
         return out if self.bias is None else out + self.bias
 
 
-class GCNEncoder(nn.Module):
+class GCNEncoder(StackedEncoder):
     """Stack of GCN layers over a GraphBatch, with normalisation, residuals and a readout.
 
     The first layer reads the input features directly (as in the paper, no embedding
@@ -94,8 +94,6 @@ class GCNEncoder(nn.Module):
         ``batch``, ``layer`` or ``none`` after each layer.
     """
 
-    requires_positions = False
-
     def __init__(
         self,
         in_node_dim: int,
@@ -107,30 +105,14 @@ class GCNEncoder(nn.Module):
         residual: bool = True,
         norm: NormKind = "batch",
     ) -> None:
-        super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         del in_edge_dim  # GCN has no edge features (see the docstring)
-        self.readout = Readout(readout, hidden_dim)
-        self.out_dim = self.readout.out_dim
+        super().__init__(readout, hidden_dim)
         widths = [in_node_dim] + [hidden_dim] * num_layers
-        self.layers = nn.ModuleList(GCNConv(widths[i], hidden_dim) for i in range(num_layers))
+        layers = (GCNConv(widths[i], hidden_dim) for i in range(num_layers))
+        self.add_layers(layers, hidden_dim, norm, dropout)
         self.residual = [residual and widths[i] == hidden_dim for i in range(num_layers)]
-        self.norms = nn.ModuleList(make_norm(norm, hidden_dim) for _ in range(num_layers))
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
-    def forward(self, batch: GraphBatch) -> EncoderOutput:
-        h = batch.x
-        last = len(self.layers) - 1
-        for i, (conv, norm) in enumerate(zip(self.layers, self.norms, strict=True)):
-            activation = torch.relu if i < last else None
-            h = finish_layer(
-                h,
-                conv(h, batch.src, batch.dst),
-                norm,
-                batch.node_mask,
-                self.dropout,
-                activation,
-                self.residual[i],
-            )
-        return EncoderOutput(node=h, graph=self.readout(h, batch.batch, batch.num_graphs))
+    def layer(self, i: int, h: Tensor, batch: GraphBatch) -> Tensor:
+        return self.layers[i](h, batch.src, batch.dst)

@@ -6,10 +6,10 @@ import torch
 from torch import Tensor, nn
 
 from molgraph.batch import GraphBatch
+from molgraph.nn.encoders.base import StackedEncoder
 from molgraph.nn.mlp import MLP
-from molgraph.nn.norm import NormKind, finish_layer, make_norm
-from molgraph.nn.output import EncoderOutput
-from molgraph.nn.readout import Readout, ReadoutKind
+from molgraph.nn.norm import NormKind
+from molgraph.nn.readout import ReadoutKind
 from molgraph.nn.scatter import gather, scatter_sum
 
 
@@ -41,7 +41,7 @@ class GINEConv(nn.Module):
         return self.mlp(torch.addcmul(aggregated, h, 1 + self.eps))
 
 
-class GINEncoder(nn.Module):
+class GINEncoder(StackedEncoder):
     r"""Stack of GINE layers over a GraphBatch, with normalisation, residuals and a readout.
 
     Parameters
@@ -64,8 +64,6 @@ class GINEncoder(nn.Module):
         :math:`v \leftarrow v + \mathrm{MLP}(v + \sum_{i \in G} h_i)`.
     """
 
-    requires_positions = False
-
     def __init__(
         self,
         in_node_dim: int,
@@ -78,14 +76,11 @@ class GINEncoder(nn.Module):
         norm: NormKind = "batch",
         virtual_node: bool = False,
     ) -> None:
-        super().__init__()
-        self.readout = Readout(readout, hidden_dim)
-        self.out_dim = self.readout.out_dim
-        self.residual = residual
+        super().__init__(readout, hidden_dim)
+        self.residual = [residual] * num_layers
         self.node_proj = nn.Linear(in_node_dim, hidden_dim)
-        self.layers = nn.ModuleList(GINEConv(hidden_dim, in_edge_dim) for _ in range(num_layers))
-        self.norms = nn.ModuleList(make_norm(norm, hidden_dim) for _ in range(num_layers))
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        layers = (GINEConv(hidden_dim, in_edge_dim) for _ in range(num_layers))
+        self.add_layers(layers, hidden_dim, norm, dropout)
         self.virtual_node: nn.Parameter | None = None
         if virtual_node:
             self.virtual_node = nn.Parameter(torch.zeros(hidden_dim))
@@ -93,21 +88,19 @@ class GINEncoder(nn.Module):
                 MLP(hidden_dim, 2 * hidden_dim, hidden_dim) for _ in range(num_layers - 1)
             )
 
-    def forward(self, batch: GraphBatch) -> EncoderOutput:
-        h = self.node_proj(batch.x)
-        last = len(self.layers) - 1
-        virtual = None
-        if self.virtual_node is not None:
-            virtual = self.virtual_node.expand(batch.num_graphs, -1)
-        for i, (conv, norm) in enumerate(zip(self.layers, self.norms, strict=True)):
-            if virtual is not None:
-                h = h + gather(virtual, batch.batch)
-            update = conv(h, batch.src, batch.dst, batch.edge_attr)
-            if virtual is not None and i < last:
+    def embed_nodes(self, batch: GraphBatch) -> Tensor:
+        return self.node_proj(batch.x)
+
+    def run_layers(self, h: Tensor, batch: GraphBatch) -> Tensor:
+        """The shared loop, with the virtual node's state carried through it if any."""
+        if self.virtual_node is None:
+            return super().run_layers(h, batch)
+        virtual = self.virtual_node.expand(batch.num_graphs, -1)
+        for i in range(len(self.layers)):
+            h = h + gather(virtual, batch.batch)
+            update = self.layer(i, h, batch)
+            if i < len(self.layers) - 1:
                 pooled = scatter_sum(h, batch.batch, batch.num_graphs) + virtual
                 virtual = virtual + self.dropout(self.virtual_mlps[i](pooled))
-            activation = torch.relu if i < last else None
-            h = finish_layer(
-                h, update, norm, batch.node_mask, self.dropout, activation, self.residual
-            )
-        return EncoderOutput(node=h, graph=self.readout(h, batch.batch, batch.num_graphs))
+            h = self.finish(i, h, update, batch)
+        return h

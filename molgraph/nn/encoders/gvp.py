@@ -13,10 +13,11 @@ same scalar output: the model tells enantiomers apart only through its input fea
 Input features, per edge ``j → i``: scalars = Gaussian RBF of :math:`\\lVert x_i - x_j
 \\rVert` (:func:`molgraph.geometry.rbf`) concatenated with the input edge features; one
 vector = the unit edge direction :math:`(x_i - x_j) / \\lVert x_i - x_j \\rVert`. Per node:
-scalars = the input node features; vectors = ``in_node_vector_dim`` given channels (none
-exist for molecules yet: protein graphs will supply them) plus, with
-``node_vectors="neighbour_mean"``, the unit vector from the atom to the mean position of
-its neighbours (zero for an isolated atom), or nothing with ``node_vectors="none"``.
+scalars = the input node features; vectors = ``in_node_vector_dim`` given channels
+(``batch.node_vectors``: the protein featurizer's 3 residue vectors; molecules have none)
+plus, with ``node_vectors="neighbour_mean"``, the unit vector from the atom to the mean
+position of its neighbours (zero for an isolated atom), or nothing with
+``node_vectors="none"``.
 Message passing runs over the batch's edges (bonds for molecules); no radius graph is
 built here.
 """
@@ -31,9 +32,10 @@ from torch import Tensor, nn
 
 from molgraph.batch import GraphBatch
 from molgraph.geometry import edge_vectors, rbf, safe_norm, unit
+from molgraph.nn.encoders.base import GraphEncoder
 from molgraph.nn.norm import NormKind, apply_norm, make_norm
 from molgraph.nn.output import EncoderOutput
-from molgraph.nn.readout import Readout, ReadoutKind
+from molgraph.nn.readout import ReadoutKind
 from molgraph.nn.scatter import gather, scatter_mean
 
 NodeVectors = Literal["none", "neighbour_mean"]
@@ -249,7 +251,7 @@ def _run(gvps: nn.ModuleList, s: Tensor, v: Tensor) -> Features:
     return s, v
 
 
-class GVPEncoder(nn.Module):
+class GVPEncoder(GraphEncoder):
     """GVP-GNN over a GraphBatch with coordinates (the reference code's ``MQAModel``
     encoder, as LM-GVP uses it): input GVPs for nodes and edges, ``num_layers``
     :class:`GVPConvLayer`, and an output GVP to scalars, pooled by the readout.
@@ -279,9 +281,9 @@ class GVPEncoder(nn.Module):
         Vector channels derived for each node from the geometry: ``neighbour_mean`` (unit
         vector to the mean of the neighbours' positions) or ``none``.
     in_node_vector_dim
-        Given node vector channels (protein featurizers will provide them; molecules have
-        none). Read from ``batch.node_vectors`` ``[N, C, 3]``, a field GraphBatch does not
-        have yet: a value > 0 fails with a clear error until it exists.
+        Given node vector channels, read from ``batch.node_vectors`` ``[N, C, 3]`` (the
+        protein featurizer gives 3; molecules have none). A batch without them fails with
+        a clear error when this is > 0.
     num_message, num_feedforward
         GVPs in each message function and feed-forward block (the paper: 3 and 2).
     """
@@ -308,13 +310,11 @@ class GVPEncoder(nn.Module):
         num_message: int = 3,
         num_feedforward: int = 2,
     ) -> None:
-        super().__init__()
         if node_vectors not in ("none", "neighbour_mean"):
             raise ValueError(
                 f"unknown node_vectors {node_vectors!r}; choose none or neighbour_mean"
             )
-        self.readout = Readout(readout, hidden_dim)
-        self.out_dim = self.readout.out_dim
+        super().__init__(readout, hidden_dim)
         self.num_rbf, self.rbf_max = num_rbf, rbf_max
         self.node_vectors, self.in_node_vector_dim = node_vectors, in_node_vector_dim
         node_in = (in_node_dim, in_node_vector_dim + (node_vectors == "neighbour_mean"))
@@ -365,4 +365,4 @@ class GVPEncoder(nn.Module):
         for layer in self.layers:
             s, v = layer(s, v, batch.src, batch.dst, edge_s, edge_v, mask)
         s, _ = self.out(*self.out_norm(s, v, mask))
-        return EncoderOutput(node=s, graph=self.readout(s, batch.batch, batch.num_graphs))
+        return self.output(s, batch)

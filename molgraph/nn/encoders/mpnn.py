@@ -23,10 +23,11 @@ import torch
 from torch import Tensor, nn
 
 from molgraph.batch import GraphBatch
+from molgraph.nn.encoders.base import GraphEncoder, make_dropout
 from molgraph.nn.mlp import MLP
-from molgraph.nn.norm import NormKind, apply_norm, make_norm
+from molgraph.nn.norm import NormKind, apply_norm, make_norms
 from molgraph.nn.output import EncoderOutput
-from molgraph.nn.readout import Readout, ReadoutKind
+from molgraph.nn.readout import ReadoutKind
 from molgraph.nn.scatter import gather, scatter_mean, scatter_sum
 
 Aggregation = Literal["sum", "mean"]
@@ -88,7 +89,7 @@ class NNConv(nn.Module):
         return reduce(self.message(h, src, matrices), dst, h.shape[0]) + self.bias
 
 
-class MPNNEncoder(nn.Module):
+class MPNNEncoder(GraphEncoder):
     r"""Gilmer et al.'s MPNN (edge network + GRU + set2set) over a GraphBatch.
 
     .. math::
@@ -128,8 +129,6 @@ class MPNNEncoder(nn.Module):
         ``sum`` (the paper's) or ``mean`` over incoming messages.
     """
 
-    requires_positions = False
-
     def __init__(
         self,
         in_node_dim: int,
@@ -143,17 +142,15 @@ class MPNNEncoder(nn.Module):
         edge_hidden_dim: int = 128,
         aggr: Aggregation = "sum",
     ) -> None:
-        super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
-        self.readout = Readout(readout, hidden_dim)
-        self.out_dim = self.readout.out_dim
+        super().__init__(readout, hidden_dim)
         self.num_steps, self.residual = num_layers, residual
         self.node_proj = nn.Linear(in_node_dim, hidden_dim)
         self.conv = NNConv(hidden_dim, in_edge_dim, edge_hidden_dim, aggr)
         self.gru = nn.GRUCell(hidden_dim, hidden_dim)
-        self.norms = nn.ModuleList(make_norm(norm, hidden_dim) for _ in range(num_layers))
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.norms = make_norms(norm, hidden_dim, num_layers)
+        self.dropout = make_dropout(dropout)
 
     def forward(self, batch: GraphBatch) -> EncoderOutput:
         h = self.node_proj(batch.x)
@@ -162,4 +159,4 @@ class MPNNEncoder(nn.Module):
             m = self.conv(h, batch.src, batch.dst, batch.edge_attr, matrices)
             update = self.dropout(self.gru(apply_norm(norm, m, batch.node_mask), h))
             h = h + update if self.residual else update
-        return EncoderOutput(node=h, graph=self.readout(h, batch.batch, batch.num_graphs))
+        return self.output(h, batch)

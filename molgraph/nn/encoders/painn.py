@@ -21,9 +21,10 @@ from torch import Tensor, nn
 
 from molgraph.batch import GraphBatch
 from molgraph.geometry import cosine_cutoff, edge_vectors, safe_norm, sinc_rbf, unit
-from molgraph.nn.norm import NormKind, apply_norm, make_norm
+from molgraph.nn.encoders.base import GraphEncoder, make_dropout
+from molgraph.nn.norm import NormKind, apply_norm, make_norms
 from molgraph.nn.output import EncoderOutput
-from molgraph.nn.readout import Readout, ReadoutKind
+from molgraph.nn.readout import ReadoutKind
 from molgraph.nn.scatter import gather, scatter_sum
 
 
@@ -110,7 +111,7 @@ class PaiNNUpdate(nn.Module):
         return ds, a_vv.unsqueeze(1) * uv
 
 
-class PaiNNEncoder(nn.Module):
+class PaiNNEncoder(GraphEncoder):
     """PaiNN over a GraphBatch with coordinates: ``num_layers`` message + update blocks.
 
     Scalar features start from a linear embedding of the node features, vector features
@@ -154,9 +155,7 @@ class PaiNNEncoder(nn.Module):
         cutoff: float = 5.0,
         use_edge_attr: bool = False,
     ) -> None:
-        super().__init__()
-        self.readout = Readout(readout, hidden_dim)
-        self.out_dim = self.readout.out_dim
+        super().__init__(readout, hidden_dim)
         self.hidden_dim, self.num_radial, self.cutoff = hidden_dim, num_radial, cutoff
         self.use_edge_attr = use_edge_attr
         edge_dim = in_edge_dim if use_edge_attr else 0
@@ -165,8 +164,8 @@ class PaiNNEncoder(nn.Module):
             PaiNNMessage(hidden_dim, num_radial, edge_dim) for _ in range(num_layers)
         )
         self.updates = nn.ModuleList(PaiNNUpdate(hidden_dim) for _ in range(num_layers))
-        self.norms = nn.ModuleList(make_norm(norm, hidden_dim) for _ in range(num_layers))
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.norms = make_norms(norm, hidden_dim, num_layers)
+        self.dropout = make_dropout(dropout)
 
     def forward(self, batch: GraphBatch) -> EncoderOutput:
         pos = batch.positions(type(self).__name__)
@@ -183,4 +182,4 @@ class PaiNNEncoder(nn.Module):
             ds, dv = update(s, v)
             s, v = s + self.dropout(ds), v + dv
             s = apply_norm(norm, s, batch.node_mask)
-        return EncoderOutput(node=s, graph=self.readout(s, batch.batch, batch.num_graphs))
+        return self.output(s, batch)

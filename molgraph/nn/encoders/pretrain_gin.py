@@ -16,10 +16,11 @@ import torch
 from torch import Tensor, nn
 
 from molgraph.batch import GraphBatch
+from molgraph.nn.encoders.base import StackedEncoder
 from molgraph.nn.mlp import MLP
-from molgraph.nn.norm import NormKind, finish_layer, make_norm
+from molgraph.nn.norm import NormKind
 from molgraph.nn.output import EncoderOutput
-from molgraph.nn.readout import Readout, ReadoutKind
+from molgraph.nn.readout import ReadoutKind
 from molgraph.nn.scatter import gather, scatter_sum
 
 JumpingKnowledge = Literal["last", "sum", "max", "concat"]
@@ -56,7 +57,7 @@ class PretrainGINConv(nn.Module):
         return self.mlp(aggregated + (h + self.self_loop))
 
 
-class PretrainGINEncoder(nn.Module):
+class PretrainGINEncoder(StackedEncoder):
     r"""Hu et al.'s GIN over a GraphBatch: input embedding, GIN layers each followed by
     normalisation, ReLU (not after the last) and dropout, jumping knowledge, readout.
 
@@ -77,8 +78,6 @@ class PretrainGINEncoder(nn.Module):
         ``batch`` (the checkpoints'), ``layer`` or ``none``.
     """
 
-    requires_positions = False
-
     def __init__(
         self,
         in_node_dim: int,
@@ -90,34 +89,34 @@ class PretrainGINEncoder(nn.Module):
         readout: ReadoutKind = "mean",
         norm: NormKind = "batch",
     ) -> None:
-        super().__init__()
         if jk not in ("last", "sum", "max", "concat"):
             raise ValueError(f"unknown jk {jk!r}; choose last, sum, max or concat")
+        super().__init__(readout, hidden_dim * (num_layers + 1) if jk == "concat" else hidden_dim)
         self.jk = jk
-        node_dim = hidden_dim * (num_layers + 1) if jk == "concat" else hidden_dim
-        self.readout = Readout(readout, node_dim)
-        self.out_dim = self.readout.out_dim
         self.node_proj = nn.Linear(in_node_dim, hidden_dim, bias=False)
         nn.init.xavier_uniform_(self.node_proj.weight)
-        self.layers = nn.ModuleList(
-            PretrainGINConv(hidden_dim, in_edge_dim) for _ in range(num_layers)
-        )
-        self.norms = nn.ModuleList(make_norm(norm, hidden_dim) for _ in range(num_layers))
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        layers = (PretrainGINConv(hidden_dim, in_edge_dim) for _ in range(num_layers))
+        self.add_layers(layers, hidden_dim, norm, dropout)
+        self.residual = [False] * num_layers
+
+    def embed_nodes(self, batch: GraphBatch) -> Tensor:
+        return self.node_proj(batch.x)
+
+    def jump(self, states: list[Tensor]) -> Tensor:
+        """Jumping knowledge: the node states of the embedding and of every layer,
+        ``L + 1`` of ``[N, d]``, combined as ``jk`` says."""
+        if self.jk == "concat":
+            return torch.cat(states, dim=-1)
+        if self.jk == "sum":
+            return torch.stack(states).sum(0)
+        if self.jk == "max":
+            return torch.stack(states).max(0).values
+        return states[-1]
 
     def forward(self, batch: GraphBatch) -> EncoderOutput:
-        h = self.node_proj(batch.x)
+        h = self.embed_nodes(batch)
         states = [h]
-        last = len(self.layers) - 1
-        for i, (conv, norm) in enumerate(zip(self.layers, self.norms, strict=True)):
-            update = conv(h, batch.src, batch.dst, batch.edge_attr)
-            activation = torch.relu if i < last else None
-            h = finish_layer(h, update, norm, batch.node_mask, self.dropout, activation, False)
+        for i in range(len(self.layers)):
+            h = self.finish(i, h, self.layer(i, h, batch), batch)
             states.append(h)
-        if self.jk == "concat":
-            h = torch.cat(states, dim=-1)
-        elif self.jk == "sum":
-            h = torch.stack(states).sum(0)
-        elif self.jk == "max":
-            h = torch.stack(states).max(0).values
-        return EncoderOutput(node=h, graph=self.readout(h, batch.batch, batch.num_graphs))
+        return self.output(self.jump(states), batch)
