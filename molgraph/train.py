@@ -45,6 +45,7 @@ from molgraph.models.module import PropertyModel
 from molgraph.models.recipe import ModuleSpec, Recipe, public_name
 from molgraph.models.tasks import Task
 from molgraph.nn.fusion import ESMResidueEmbedding, FusionSpec
+from molgraph.nn.output import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ def _residue_columns(run: TrainingRun) -> slice:
     return run.featurizer.residue_type_columns
 
 
-def _encoder(run: TrainingRun) -> tuple[ModuleSpec | None, nn.Module | None, dict | None]:
+def _encoder(run: TrainingRun) -> tuple[ModuleSpec | None, Encoder | None, dict | None]:
     """The graph encoder (None for ``esm_only``) with its input widths, its spec, and the
     bundle it came from (or None)."""
     fusion = run.fused
@@ -192,7 +193,10 @@ def _encoder(run: TrainingRun) -> tuple[ModuleSpec | None, nn.Module | None, dic
                  "frozen" if run.freeze else "fine-tuned")  # fmt: skip
     else:
         encoder = spec.build("encoder")
-    if getattr(encoder, "requires_positions", False) and not featurizer.has_coordinates:
+    if not isinstance(encoder, Encoder):
+        raise ConfigError(f"encoder {type(encoder).__name__} is not a graph encoder (out_dim, "
+                          "requires_positions, GraphBatch → EncoderOutput)")  # fmt: skip
+    if encoder.requires_positions and not featurizer.has_coordinates:
         raise ConfigError(
             f"encoder {type(encoder).__name__} needs 3D coordinates but the featurizer "
             "gives none: set featurizer.conformer=true"

@@ -21,14 +21,14 @@ class EncoderOutput:
 
 @runtime_checkable
 class Encoder(Protocol):
-    """The contract of a graph encoder, as the model builder and the heads read it.
+    """The contract of a graph encoder, as the training run and the heads read it.
 
     Attributes
     ----------
     out_dim
         Width of ``EncoderOutput.graph``, the head's input width.
     requires_positions
-        True where the encoder reads ``batch.pos``: the builder then refuses a featurizer
+        True where the encoder reads ``batch.pos``: a training run then refuses a featurizer
         without coordinates, and a batch without them fails with a clear error.
 
     Calling it on a GraphBatch of ``N`` nodes and ``G`` graphs gives an
