@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -31,10 +31,10 @@ from molgraph.batch import GraphBatch
 from molgraph.errors import ConfigError, FeaturizationError, MolgraphError
 from molgraph.featurize import MoleculeFeaturizer
 from molgraph.packed import PackedGraphs, Padding
+from molgraph.types import TaskKind
 
 log = logging.getLogger(__name__)
 
-TaskKind = Literal["regression", "classification"]
 _CACHE_FORMAT = 2  # 2: ETKDG with bounded attempts and a random-coordinate retry
 _CHUNK = 1024
 _MIN_CHUNK = 32
