@@ -15,9 +15,9 @@ from tqdm.auto import tqdm
 from molgraph.batch import GraphBatch
 from molgraph.builder import model_from_recipe
 from molgraph.data.dataset import featurize_all
+from molgraph.data.inputs import VariantOptions, read_inputs
 from molgraph.errors import CheckpointError
 from molgraph.featurize import featurizer_from_dict
-from molgraph.inputs import VariantOptions, read_inputs
 from molgraph.io import write_table
 from molgraph.models.module import PropertyModel
 from molgraph.train import predict_loader

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from molgraph.data.inputs import VariantOptions, read_inputs
 from molgraph.errors import MolgraphError
-from molgraph.inputs import VariantOptions, read_inputs
 from molgraph.io import write_table
 from molgraph.pretrained.encoder import load_encoder
 
