@@ -18,18 +18,17 @@ from tqdm.auto import tqdm
 
 from molgraph.batch import GraphBatch
 from molgraph.bundles import is_bundle, open_bundle
-from molgraph.data.dataset import featurize_all
 from molgraph.data.embeddings import Graphs, with_esm_embeddings
+from molgraph.data.featurization import Featurizer, featurize_all
+from molgraph.data.inputs import VariantOptions, read_inputs
 from molgraph.errors import CheckpointError
 from molgraph.esm import ESMSettings
-from molgraph.featurize import MoleculeFeaturizer, ProteinFeaturizer
-from molgraph.inputs import VariantOptions, read_inputs
+from molgraph.featurize import ProteinFeaturizer
 from molgraph.io import write_table
 from molgraph.models.checkpoint import read_checkpoint
 from molgraph.models.module import PropertyModel
 from molgraph.models.recipe import Recipe
 
-Featurizer = MoleculeFeaturizer | ProteinFeaturizer
 #: Values ``[n, width]`` (numpy) of featurized graphs, in order.
 Scorer = Callable[[Graphs], np.ndarray]
 
@@ -142,20 +141,20 @@ def score_file(
     variants: dict[str, Any] | None = None,
     **input_options: Any,
 ) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
-    """Every input row of a file (see :mod:`molgraph.inputs`: molecules from a CSV/SMI/SDF
+    """Every input row of a file (see :mod:`molgraph.data.inputs`: molecules from a CSV/SMI/SDF
     file; structure files, a folder or a CSV of them; variants of one structure), in
     order, with ``score`` of its graph ``[n, width]`` (NaN where it has none) and its error
     ('' where it has none).
 
     ``variants`` (``structure``, ``mutations_column``, ...) override the settings of the
     mutational scan the model was trained on; ``input_options`` go to
-    :func:`~molgraph.inputs.read_inputs`.
+    :func:`~molgraph.data.inputs.read_inputs`.
     """
     rows = read_inputs(
         input_path,
         recipe.featurizer,
         smiles_column=smiles_column,
-        variants=VariantOptions.from_recipe(recipe.to_dict(), **(variants or {})),
+        variants=VariantOptions.from_trained_on(recipe.trained_on, **(variants or {})),
         progress=progress,
         **input_options,
     )

@@ -31,14 +31,15 @@ from torch import nn
 
 from molgraph import paths
 from molgraph.bundles.finetune import pretrained_encoder
-from molgraph.data.dataset import GraphDataset
+from molgraph.data.dataset import DataSource, GraphDataset
 from molgraph.data.embeddings import esm_embeddings, fill_esm_cache
+from molgraph.data.featurization import Featurizer
 from molgraph.data.loader import GraphDataModule
 from molgraph.data.scaffolds import ScaffoldSplit
 from molgraph.data.splits import Splitter
 from molgraph.errors import ConfigError
 from molgraph.esm import ESMSettings, LoadedESM
-from molgraph.featurize import MoleculeFeaturizer, ProteinFeaturizer
+from molgraph.featurize import ProteinFeaturizer
 from molgraph.fit import EpochTimer, fit_and_report
 from molgraph.models.heads import MLPHead
 from molgraph.models.module import PropertyModel
@@ -94,8 +95,8 @@ class TrainingRun:
         ``metrics.csv``, or None.
     """
 
-    data: Any
-    featurizer: MoleculeFeaturizer | ProteinFeaturizer
+    data: DataSource
+    featurizer: Featurizer
     encoder: ModuleSpec
     head: ModuleSpec = field(default_factory=lambda: ModuleSpec.of(MLPHead))
     split: Splitter = field(default_factory=ScaffoldSplit)
@@ -129,8 +130,7 @@ def train(run: TrainingRun, run_dir: str | Path) -> Metrics:
     run_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(run.seed, workers=True)
     torch.set_float32_matmul_precision(run.matmul_precision)
-    run.data.check_featurizer(run.featurizer)
-    _check_fusion(run)
+    _check(run)
     encoder_spec, encoder, provenance = _encoder(run)
     fusion, language, loaded = _language_model(run)  # ESM loads before featurization
     dataset = run.data.load(run.featurizer, run.cache_dir, run.num_workers)
@@ -154,7 +154,12 @@ def train(run: TrainingRun, run_dir: str | Path) -> Metrics:
     return fit_and_report(model, datamodule, _trainer(run, model.task, run_dir), run_dir)
 
 
-def _check_fusion(run: TrainingRun) -> None:
+def _check(run: TrainingRun) -> None:
+    """Choices that cannot work together fail here, before anything is featurized."""
+    if not isinstance(run.data, DataSource):
+        raise ConfigError(f"data: {type(run.data).__name__} is not a data source "
+                          "(check_featurizer, load, path, target_columns, task)")  # fmt: skip
+    run.data.check_featurizer(run.featurizer)
     fusion = run.fused
     if fusion is not None and not isinstance(run.featurizer, ProteinFeaturizer):
         raise ConfigError(
@@ -285,8 +290,8 @@ def describe(obj: Any) -> dict[str, Any]:
 
 
 def precompute_esm(
-    data: Any,
-    featurizer: MoleculeFeaturizer | ProteinFeaturizer,
+    data: DataSource,
+    featurizer: Featurizer,
     esm: ESMSettings,
     cache_dir: str | Path | None = None,
     num_workers: int | None = None,

@@ -18,9 +18,9 @@ from molgraph.data.splits import Splitter
 from molgraph.errors import ConfigError
 from molgraph.esm import ESMSettings
 from molgraph.featurize import MoleculeFeaturizer
-from molgraph.nn.fusion import FusionSpec
 from molgraph.models import MLPHead, PropertyModel, Task
 from molgraph.nn import GINEncoder
+from molgraph.nn.fusion import FusionSpec
 
 ESOL_TARGET = "measured log solubility in mols per litre"
 GROUPS = (

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 from rdkit import Chem, rdBase
 
-from molgraph.data.dataset import featurize_all
+from molgraph.data import featurize_all
 from molgraph.featurize import MoleculeFeaturizer
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,15 +1,12 @@
-"""Datasets, splits and batch loaders."""
+"""Data sources, datasets, splits, batch loaders and prediction inputs."""
 
-from molgraph.data.dataset import (
-    GraphDataset,
-    MoleculeCSV,
-    MoleculeDataset,
-    featurize_all,
-    load_molecule_csv,
-)
+from molgraph.data.dataset import DataSource, GraphDataset
+from molgraph.data.featurization import Featurizer, featurize_all, featurize_rows
+from molgraph.data.inputs import InputRows, VariantOptions, read_inputs
 from molgraph.data.loader import GraphDataModule, GraphLoader
+from molgraph.data.molecules import MoleculeCSV, load_molecule_csv
 from molgraph.data.mutations import Mutation, VariantReader, parse_mutations
-from molgraph.data.proteins import ProteinDataset, StructureFolder
+from molgraph.data.proteins import StructureFolder
 from molgraph.data.scaffolds import ScaffoldSplit
 from molgraph.data.scans import MutationalScan
 from molgraph.data.splits import (
@@ -24,25 +21,29 @@ from molgraph.data.variants import VariantGraphs
 
 __all__ = [
     "ColumnSplit",
+    "DataSource",
+    "Featurizer",
     "GraphDataModule",
     "GraphDataset",
     "GraphLoader",
     "IndexFileSplit",
+    "InputRows",
     "KFoldSplit",
     "MoleculeCSV",
-    "MoleculeDataset",
     "Mutation",
     "MutationCountSplit",
     "MutationalScan",
-    "ProteinDataset",
     "RandomSplit",
     "ScaffoldSplit",
     "SplitIndices",
     "StratifiedSplit",
     "StructureFolder",
     "VariantGraphs",
+    "VariantOptions",
     "VariantReader",
     "featurize_all",
+    "featurize_rows",
     "load_molecule_csv",
     "parse_mutations",
+    "read_inputs",
 ]

@@ -114,7 +114,7 @@ class GraphDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         device = self.trainer.strategy.root_device if self.trainer is not None else None
         on_gpu = device is not None and device.type == "cuda"
-        if self.data_on_device and on_gpu:
+        if self.data_on_device and on_gpu and device is not None:
             self.dataset = self.dataset.to(device)
         if self.pad_train_batches and on_gpu:
             self.padding = Padding(graphs=self.batch_size + 1)

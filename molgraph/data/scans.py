@@ -14,26 +14,27 @@ differ from the structure's sequence (for :class:`~molgraph.data.MutationCountSp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from molgraph.data.dataset import TaskKind, check_labels_source, labels_of, read_table
+from molgraph.data.cache import CacheLayout, FeaturizedRows, cache_folder, load_or_build
+from molgraph.data.dataset import GraphDataset
+from molgraph.data.featurization import Featurizer
 from molgraph.data.mutations import Numbering, VariantReader, sequences_of
-from molgraph.data.proteins import (
-    ProteinDataset,
-    cache_folder,
-    cached,
-    check_protein_featurizer,
-)
+from molgraph.data.proteins import protein_featurizer
+from molgraph.data.tables import check_labels_source, failures_table, labels_of, read_table
 from molgraph.data.variants import VariantGraphs
 from molgraph.errors import ConfigError, FeaturizationError, MolgraphError
+from molgraph.featurize import ProteinFeaturizer
 from molgraph.packed import PackedGraphs
+from molgraph.types import TaskKind
+
+_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -90,113 +91,96 @@ class MutationalScan:
         return self.mutations_column or self.sequence_column  # type: ignore[return-value]
 
     def check_featurizer(self, featurizer: object) -> None:
-        check_protein_featurizer(featurizer, self.path)
+        """Raise ConfigError unless ``featurizer`` builds residue graphs."""
+        protein_featurizer(featurizer, self.path)
 
     def load(
         self,
-        featurizer: Any,
+        featurizer: Featurizer,
         cache_dir: str | Path | None = None,
         num_workers: int | None = None,
         progress: bool = True,
-    ) -> ProteinDataset:
+    ) -> GraphDataset:
         """Featurize the structure, read the variants, cache both (``num_workers`` and
         ``progress`` are unused: one structure is featurized)."""
-        self.check_featurizer(featurizer)
+        protein = protein_featurizer(featurizer, self.path)
         table = read_table(self.path, [self.variant_column, *self.target_columns],
                            text=[self.variant_column])  # fmt: skip
         structure = Path(self.structure)
         if not structure.is_file():
             raise MolgraphError(f"{structure}: no such file (the scan's wild-type structure)")
         settings = {
-            "featurizer": featurizer.to_dict(),
+            "featurizer": protein.to_dict(),
             "source": {k: v for k, v in vars(self).items() if k not in ("path", "structure")},
         }
         stem = f"{Path(self.path).parent.name}-{Path(self.path).name.split('.')[0]}"
-        folder = cache_folder(cache_dir, stem, [Path(self.path), structure], settings)
+        folder = cache_folder(cache_dir, stem, [Path(self.path), structure], settings, _FORMAT)
+        layout = CacheLayout(item_column="variant", type_columns=type_columns(protein))
 
-        def load(folder: Path) -> ProteinDataset:
-            wild_type, labels = PackedGraphs.load(folder / "graphs.bin")
-            failures = pd.read_csv(folder / "failures.csv", dtype={"variant": str},
-                                   keep_default_na=False)  # fmt: skip
-            graphs = VariantGraphs(wild_type, labels["residue_types"],
-                                   _columns(featurizer))  # fmt: skip
-            return self._dataset(table, graphs, labels["y"], labels["row_ids"].numpy(), failures)
+        def build() -> FeaturizedRows:
+            return self._featurize(table, protein)
 
-        def save(staging: Path, dataset: ProteinDataset) -> None:
-            graphs = dataset.graphs
-            assert isinstance(graphs, VariantGraphs)
-            labels = {
-                "y": dataset.y,
-                "row_ids": torch.from_numpy(dataset.row_ids),
-                "residue_types": graphs.residue_types,
-            }
-            graphs.wild_type.save(staging / "graphs.bin", labels)
-            dataset.failures.to_csv(staging / "failures.csv", index=False)
+        return self._dataset(table, load_or_build(Path(self.path).name, folder, build, layout))
 
-        return cached(Path(self.path).name, folder, lambda: self._build(table, featurizer),
-                      save, load)  # fmt: skip
-
-    def _build(self, table: pd.DataFrame, featurizer: Any) -> ProteinDataset:
-        variants = table[self.variant_column].fillna("").astype(str).tolist()
-        wild_type, types, failed = read_variants(
-            featurizer, self.structure, self.chains, self.numbering, self.offset,
-            variants, from_mutations=self.mutations_column is not None,
-        )  # fmt: skip
-        y, refused = labels_of(table, self)
-        for row, reason in refused.items():
-            failed.setdefault(row, reason)
-        kept = np.array([i for i in range(len(table)) if i not in failed], np.int64)
-        if not len(kept):
-            raise MolgraphError(f"{self.path}: no variant could be read ({len(failed)} failed)")
-        failures = pd.DataFrame(
-            [(row, variants[row], failed[row]) for row in sorted(failed)],
-            columns=["row", "variant", "reason"],
-        )
-        graphs = VariantGraphs(wild_type, torch.from_numpy(types[kept]), _columns(featurizer))
-        y_kept = torch.from_numpy(y[kept]).float()
-        return self._dataset(table, graphs, y_kept, kept, failures)
-
-    def _dataset(
-        self,
-        table: pd.DataFrame,
-        graphs: VariantGraphs,
-        y: torch.Tensor,
-        kept: np.ndarray,
-        failures: pd.DataFrame,
-    ) -> ProteinDataset:
+    def _dataset(self, table: pd.DataFrame, rows: FeaturizedRows) -> GraphDataset:
+        graphs = rows.graphs
+        assert isinstance(graphs, VariantGraphs)  # the layout's type_columns ask for them
         types = graphs.residue_types.cpu().numpy()
         wild_type = graphs.wild_type.x[:, slice(*graphs.type_columns)].argmax(1).cpu().numpy()
-        kept_table = table.iloc[kept].reset_index(drop=True)
-        kept_table["num_mutations"] = (types != wild_type[None]).sum(1)
-        return ProteinDataset(
+        kept = table.iloc[rows.row_ids].reset_index(drop=True)
+        kept["num_mutations"] = (types != wild_type[None]).sum(1)
+        return GraphDataset.from_rows(rows, self, "sequence", tuple(sequences_of(types)), kept)
+
+    def _featurize(self, table: pd.DataFrame, featurizer: ProteinFeaturizer) -> FeaturizedRows:
+        variants = table[self.variant_column].fillna("").astype(str).tolist()
+        y, refused = labels_of(table, self)
+        graphs, kept, failed = read_variants(
+            featurizer, self.structure, self.chains, self.numbering, self.offset,
+            variants, from_mutations=self.mutations_column is not None, refused=refused,
+        )  # fmt: skip
+        if graphs is None:
+            raise MolgraphError(f"{self.path}: no variant could be read ({len(failed)} failed)")
+        return FeaturizedRows(
             graphs=graphs,
-            y=y,
-            sequences=tuple(sequences_of(types)),
+            y=torch.from_numpy(y[kept]).float(),
             row_ids=kept,
-            target_names=tuple(self.target_columns),
-            task=self.task,
-            failures=failures,
-            table=kept_table,
+            failures=failures_table(failed, variants, "variant"),
         )
 
 
-def _columns(featurizer: Any) -> tuple[int, int]:
-    columns: slice = featurizer.residue_type_columns
+def type_columns(featurizer: ProteinFeaturizer) -> tuple[int, int]:
+    """``(start, stop)`` of the featurizer's residue one-hot columns."""
+    columns = featurizer.residue_type_columns
     return columns.start, columns.stop
 
 
 def read_variants(
-    featurizer: Any,
+    featurizer: ProteinFeaturizer,
     structure: str | Path,
     chains: Sequence[str] | None,
     numbering: Numbering,
     offset: int,
     variants: Sequence[str],
     from_mutations: bool,
-) -> tuple[PackedGraphs, np.ndarray, dict[int, str]]:
-    """The wild-type graph of ``structure`` and each variant's residue types ``[V, R]``
-    (mutation strings, or full sequences when not ``from_mutations``), with the reason
-    of every variant that could not be read, by position."""
+    refused: Mapping[int, str] | None = None,
+) -> tuple[VariantGraphs | None, np.ndarray, dict[int, str]]:
+    """The graphs of the variants of ``structure`` (mutation strings, or full sequences
+    when not ``from_mutations``) that could be read and are not ``refused``.
+
+    Returns
+    -------
+    graphs
+        The wild-type graph with the residue types of every kept variant (None if none).
+    kept
+        ``[V]`` int64, the positions in ``variants`` that have a graph.
+    failed
+        The reason of every other variant, by position (its own, else ``refused``'s).
+
+    Raises
+    ------
+    MolgraphError
+        The wild-type structure cannot be featurized.
+    """
     item = str(structure) if chains is None else (str(structure), chains)
     try:
         residues = featurizer.residues(item)
@@ -212,4 +196,10 @@ def read_variants(
     )
     read = reader.from_mutations if from_mutations else reader.from_sequences
     types, failed = read(list(variants))
-    return wild_type, types, failed
+    for row, reason in (refused or {}).items():
+        failed.setdefault(row, reason)
+    kept = np.array([i for i in range(len(variants)) if i not in failed], np.int64)
+    if not len(kept):
+        return None, kept, failed
+    graphs = VariantGraphs(wild_type, torch.from_numpy(types[kept]), type_columns(featurizer))
+    return graphs, kept, failed

@@ -17,7 +17,7 @@ from torchmetrics.functional import (
 )
 from torchmetrics.functional.classification import binary_auroc, binary_average_precision
 
-TaskKind = Literal["regression", "classification"]
+from molgraph.types import TaskKind
 
 _REGRESSION = {
     "rmse": lambda p, t: mean_squared_error(p, t, squared=False),

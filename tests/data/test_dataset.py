@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 import torch
 
-import molgraph.data.dataset as dataset_module
-from molgraph.data.dataset import MoleculeCSV, featurize_all, load_molecule_csv
+import molgraph.data.featurization as featurization_module
+from molgraph.data import GraphDataset
+from molgraph.data.featurization import featurize_all
+from molgraph.data.molecules import MoleculeCSV, load_molecule_csv
 from molgraph.errors import MolgraphError
 from molgraph.featurize import MoleculeFeaturizer
 from molgraph.packed import PackedGraphs
@@ -22,7 +24,9 @@ BBBP_FAILED_ROWS = [59, 61, 391, 614, 642, 645, 646, 647, 648, 649, 685]
 PACKED_TENSORS = ("x", "src", "dst", "edge_attr", "node_counts", "edge_counts")
 
 
-def load(source: MoleculeCSV, featurizer: MoleculeFeaturizer | None = None, **kwargs):
+def load(
+    source: MoleculeCSV, featurizer: MoleculeFeaturizer | None = None, **kwargs
+) -> GraphDataset:
     options = {"num_workers": 1, "progress": False, **kwargs}
     return load_molecule_csv(source, featurizer or MoleculeFeaturizer(), **options)
 
@@ -86,7 +90,7 @@ def test_bbbp_failures_and_cache(bbbp_csv: Path, tmp_path: Path, monkeypatch) ->
     def refuse(*args, **kwargs):
         raise AssertionError("featurize_all called although the cache should be hit")
 
-    monkeypatch.setattr(dataset_module, "featurize_all", refuse)
+    monkeypatch.setattr(featurization_module, "featurize_all", refuse)
     second = load(source, cache_dir=tmp_path)
     assert_same_packed(second.graphs, first.graphs)
     torch.testing.assert_close(second.y, first.y, rtol=0, atol=0)

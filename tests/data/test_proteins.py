@@ -12,9 +12,9 @@ import torch
 
 from molgraph.data import (
     ColumnSplit,
+    GraphDataset,
     MutationalScan,
     MutationCountSplit,
-    ProteinDataset,
     StructureFolder,
     VariantGraphs,
     VariantReader,
@@ -45,7 +45,7 @@ def _demo_scan(path: str | None = None) -> MutationalScan:
 
 
 @pytest.fixture(scope="module")
-def demo() -> ProteinDataset:
+def demo() -> GraphDataset:
     return _demo_scan().load(FEATURIZER, progress=False)
 
 
@@ -120,7 +120,7 @@ def test_reader_sequences() -> None:
 # --- mutational scans ------------------------------------------------------------------
 
 
-def test_demo_scan(demo: ProteinDataset) -> None:
+def test_demo_scan(demo: GraphDataset) -> None:
     table = pd.read_csv(_demo_file("gb1_demo.csv"))
     assert len(demo) == len(table) == 400 and demo.failures.empty
     assert list(demo.sequences) == table["sequence"].tolist()
@@ -174,7 +174,7 @@ def test_scan_needs_one_variant_column() -> None:
         MutationalScan("v.csv", "s.pdb", ["y"])
 
 
-def test_cache_round_trip(tmp_path: Path, demo: ProteinDataset) -> None:
+def test_cache_round_trip(tmp_path: Path, demo: GraphDataset) -> None:
     built = _demo_scan().load(FEATURIZER, tmp_path, progress=False)
     loaded = _demo_scan().load(FEATURIZER, tmp_path, progress=False)
     assert len(list(tmp_path.iterdir())) == 1
@@ -189,7 +189,7 @@ def test_cache_round_trip(tmp_path: Path, demo: ProteinDataset) -> None:
 
 
 @pytest.mark.parametrize("padding", [None, Padding(graphs=8, node_multiple=64, edge_multiple=256)])
-def test_variant_batch_equals_explicit_graphs(demo: ProteinDataset, padding) -> None:
+def test_variant_batch_equals_explicit_graphs(demo: GraphDataset, padding) -> None:
     indices = [0, 5, 17, 350, 399]
     residues = FEATURIZER.residues((_demo_file("gb1_2qmt.pdb"), ("A",)))
     explicit = PackedGraphs.concat(
@@ -255,7 +255,7 @@ def test_structure_folder(shared_data: Path, tmp_path: Path) -> None:
 # --- table splits -------------------------------------------------------------------
 
 
-def _items(dataset: ProteinDataset):
+def _items(dataset: GraphDataset):
     return dataset.items, dataset.y.numpy(), dataset.row_ids
 
 
@@ -278,7 +278,7 @@ def test_column_split_matches_flip(shared_data: Path) -> None:
     assert (len(split.train), len(split.val), len(split.test)) == (2691, 299, 5743)
 
 
-def test_column_split_errors(demo: ProteinDataset) -> None:
+def test_column_split_errors(demo: GraphDataset) -> None:
     with pytest.raises(ConfigError, match="no column 'nope'"):
         ColumnSplit("nope")(*_items(demo), table=demo.table)
     with pytest.raises(ConfigError, match="no table"):
@@ -287,7 +287,7 @@ def test_column_split_errors(demo: ProteinDataset) -> None:
         ColumnSplit("split_three_vs_rest", train_value="learn")(*_items(demo), table=demo.table)
 
 
-def test_mutation_count_split(demo: ProteinDataset) -> None:
+def test_mutation_count_split(demo: GraphDataset) -> None:
     counts = demo.table["num_mutations"].to_numpy()
     splitter = MutationCountSplit(max_train_mutations=2, val_fraction=0.2, seed=3)
     split = splitter(*_items(demo), table=demo.table)

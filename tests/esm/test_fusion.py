@@ -17,7 +17,7 @@ from helpers import TINY_TRAINING
 from hydra import compose, initialize_config_dir
 
 from molgraph.builder import config_dir, train_from_config
-from molgraph.data.proteins import residue_sequences
+from molgraph.data.embeddings import residue_sequences
 from molgraph.errors import ConfigError
 from molgraph.esm import ESMEmbedder
 from molgraph.featurize.protein import ProteinFeaturizer

@@ -15,19 +15,22 @@ Every input row is kept; a row that cannot be used carries the reason in ``error
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from molgraph.data.dataset import featurize_all
+from molgraph.data.featurization import Featurizer, featurize_rows
+from molgraph.data.mutations import Numbering
+from molgraph.data.proteins import StructureItem, missing_structures, structure_items
 from molgraph.data.scans import read_variants
+from molgraph.data.tables import file_stem
 from molgraph.data.variants import VariantGraphs
 from molgraph.errors import MolgraphError
+from molgraph.featurize import MoleculeFeaturizer, ProteinFeaturizer
 from molgraph.io import read_molecules
 from molgraph.packed import PackedGraphs
 
@@ -41,16 +44,16 @@ class VariantOptions:
     structure: str | None = None
     mutations_column: str | None = None
     sequence_column: str | None = None
-    numbering: str = "residue"
+    numbering: Numbering = "residue"
     offset: int = 0
     chains: tuple[str, ...] | None = None
 
     @classmethod
-    def from_recipe(cls, recipe: dict[str, Any], **given: Any) -> VariantOptions:
-        """``given`` (None = not given) over the settings of the mutational scan the model
-        was trained on, if it was trained on one."""
-        data = recipe.get("trained_on", {}).get("data") or {}
-        trained = {}
+    def from_trained_on(cls, trained_on: Mapping[str, Any], **given: Any) -> VariantOptions:
+        """``given`` (None = not given) over the settings of the mutational scan a model
+        was trained on (its recipe's ``trained_on``), if it was trained on one."""
+        data = trained_on.get("data") or {}
+        trained: dict[str, Any] = {}
         if str(data.get("_target_", "")).endswith("MutationalScan"):
             trained = {k: data.get(k) for k in cls.__dataclass_fields__ if data.get(k) is not None}
             if "structure" in trained and not Path(trained["structure"]).is_file():
@@ -85,7 +88,7 @@ class InputRows:
 
 def read_inputs(
     paths: str | Path | Sequence[str | Path],
-    featurizer: Any,
+    featurizer: Featurizer,
     *,
     smiles_column: str | None = None,
     file_column: str = "file",
@@ -96,34 +99,39 @@ def read_inputs(
 ) -> InputRows:
     """Read and featurize the inputs in ``paths`` for ``featurizer`` (see the module
     docstring). A CSV is read as variants when ``variants.structure`` is set and the CSV
-    has the variant column (or no ``file_column``), else as a table of structure files."""
-    paths = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
-    if not paths:
+    has the variant column (or no ``file_column``), else as a table of structure files.
+
+    Raises
+    ------
+    MolgraphError
+        No input, several molecule files, a folder without structure files, a table
+        without the columns asked for, or a wild-type structure that cannot be read.
+    """
+    given = [paths] if isinstance(paths, str | Path) else list(paths)
+    files = [Path(p) for p in given]
+    if not files:
         raise MolgraphError("no input given")
-    kind = featurizer.to_dict().get("kind")
-    if kind == "molecule":
-        if len(paths) != 1:
-            raise MolgraphError(f"molecules are read from one file, got {len(paths)}")
-        return _molecules(paths[0], featurizer, smiles_column, num_workers, progress)
-    is_csv = len(paths) == 1 and paths[0].name.lower().endswith((".csv", ".csv.gz"))
-    if is_csv and _holds_variants(paths[0], file_column, variants):
-        assert variants is not None
-        return _variants(paths[0], featurizer, variants)
+    if isinstance(featurizer, MoleculeFeaturizer):
+        if len(files) != 1:
+            raise MolgraphError(f"molecules are read from one file, got {len(files)}")
+        return _molecules(files[0], featurizer, smiles_column, num_workers, progress)
+    is_csv = len(files) == 1 and files[0].name.lower().endswith((".csv", ".csv.gz"))
+    if is_csv and variants is not None and _holds_variants(files[0], file_column, variants):
+        return _variants(files[0], featurizer, variants)
     if is_csv:
-        table, items = _structure_table(paths[0], file_column, chain_column)
+        table, items = _structure_table(files[0], file_column, chain_column)
     else:
-        files = _structure_files(paths)
-        table = pd.DataFrame({"id": [_stem(f) for f in files], "file": [str(f) for f in files]})
-        items = [str(f) for f in files]
-    missing = ["" if Path(i if isinstance(i, str) else i[0]).is_file() else "no such file"
-               for i in items]  # fmt: skip
-    return _featurized(table, items, missing, featurizer, num_workers, progress, "structure")
+        found = _structure_files(files)
+        table = pd.DataFrame({"id": [file_stem(f) for f in found], "file": [str(f) for f in found]})
+        items = [str(f) for f in found]
+    refused = dict.fromkeys(missing_structures(items), "no such file")
+    return _featurized(table, items, refused, featurizer, num_workers, progress, "structure")
 
 
-def _holds_variants(path: Path, file_column: str, variants: VariantOptions | None) -> bool:
+def _holds_variants(path: Path, file_column: str, variants: VariantOptions) -> bool:
     """A CSV holds variants when a wild-type structure is known and the CSV has the
     variant column, or has no column of structure files (then it must be variants)."""
-    if variants is None or variants.structure is None:
+    if variants.structure is None:
         return False
     header = pd.read_csv(path, nrows=0).columns
     column = variants.mutations_column or variants.sequence_column
@@ -132,38 +140,32 @@ def _holds_variants(path: Path, file_column: str, variants: VariantOptions | Non
 
 def _featurized(
     table: pd.DataFrame,
-    items: list[Any],
-    errors: list[str],
-    featurizer: Any,
+    items: Sequence[Any],
+    refused: dict[int, str],
+    featurizer: Featurizer,
     num_workers: int | None,
     progress: bool,
     unit: str,
 ) -> InputRows:
-    """Featurize the items of the rows without an error yet; merge the new errors."""
-    usable = [i for i, e in enumerate(errors) if not e]
-    graphs, featurize_errors = featurize_all(
-        featurizer, [items[i] for i in usable], num_workers, progress, unit=unit
-    )
-    errors = list(errors)
-    for row, error in zip(usable, featurize_errors, strict=True):
-        if error is not None:
-            errors[row] = error.reason
+    """Featurize the items of the rows not ``refused``; every row's error or ``""``."""
+    graphs, _, failed = featurize_rows(featurizer, items, refused, num_workers, progress, unit)
+    errors = [failed.get(row, "") for row in range(len(items))]
     return InputRows(table.reset_index(drop=True), graphs, errors)
 
 
 def _molecules(
-    path: Path, featurizer: Any, smiles_column: str | None, num_workers: int | None, progress: bool
+    path: Path,
+    featurizer: MoleculeFeaturizer,
+    smiles_column: str | None,
+    num_workers: int | None,
+    progress: bool,
 ) -> InputRows:
     table = read_molecules(path, smiles_column)
     items = list(table["mol"]) if "mol" in table else list(table["smiles"])
     errors = list(table["parse_error"]) if "parse_error" in table else [""] * len(items)
+    refused = {row: error for row, error in enumerate(errors) if error}
     table = table.drop(columns=[c for c in ("mol", "parse_error") if c in table])
-    return _featurized(table, items, errors, featurizer, num_workers, progress, "mol")
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    return name.split(".")[0] or name
+    return _featurized(table, items, refused, featurizer, num_workers, progress, "mol")
 
 
 def _is_structure(path: Path) -> bool:
@@ -190,7 +192,8 @@ def _structure_files(paths: list[Path]) -> list[Path]:
 
 def _structure_table(
     path: Path, file_column: str, chain_column: str | None
-) -> tuple[pd.DataFrame, list[Any]]:
+) -> tuple[pd.DataFrame, list[StructureItem]]:
+    """A CSV naming one structure file per row (relative to the CSV's folder)."""
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     for column in (file_column, chain_column):
         if column is not None and column not in table:
@@ -199,17 +202,10 @@ def _structure_table(
                 f"{list(table.columns)}); for variants of one protein give the wild-type "
                 "structure"
             )
-    files = [str(path.parent / name) if name else "" for name in table[file_column]]
-    chains = (
-        [tuple(c.replace(",", " ").split()) or None for c in table[chain_column]]
-        if chain_column
-        else [None] * len(files)
-    )
-    items = [f if c is None else (f, c) for f, c in zip(files, chains, strict=True)]
-    return table, items
+    return table, structure_items(table, file_column, chain_column, path.parent)
 
 
-def _variants(path: Path, featurizer: Any, options: VariantOptions) -> InputRows:
+def _variants(path: Path, featurizer: ProteinFeaturizer, options: VariantOptions) -> InputRows:
     """Variants of one structure: the wild-type graph with each variant's residue types."""
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     column = options.mutations_column or options.sequence_column
@@ -218,16 +214,8 @@ def _variants(path: Path, featurizer: Any, options: VariantOptions) -> InputRows
             f"{path}: name the column of mutations or sequences (found {column!r}; columns "
             f"present: {list(table.columns)})"
         )
-    wild_type, types, failed = read_variants(
-        featurizer, str(options.structure), options.chains, options.numbering,  # type: ignore[arg-type]
+    graphs, _, failed = read_variants(
+        featurizer, str(options.structure), options.chains, options.numbering,
         options.offset, table[column].tolist(), from_mutations=bool(options.mutations_column),
     )  # fmt: skip
-    errors = [failed.get(i, "") for i in range(len(table))]
-    kept = [i for i, e in enumerate(errors) if not e]
-    columns = featurizer.residue_type_columns
-    graphs = (
-        VariantGraphs(wild_type, torch.from_numpy(types[kept]), (columns.start, columns.stop))
-        if kept
-        else None
-    )
-    return InputRows(table, graphs, errors)
+    return InputRows(table, graphs, [failed.get(i, "") for i in range(len(table))])
