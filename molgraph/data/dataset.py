@@ -108,18 +108,10 @@ class GraphDataset:
 
 
 @runtime_checkable
-class DataSource(Protocol):
+class DataSource(LabelledSource, Protocol):
     """Where a dataset lives and how to read it (:class:`~molgraph.data.MoleculeCSV`,
-    :class:`~molgraph.data.StructureFolder`, :class:`~molgraph.data.MutationalScan`)."""
-
-    @property
-    def path(self) -> str: ...
-
-    @property
-    def target_columns(self) -> Sequence[str]: ...
-
-    @property
-    def task(self) -> TaskKind: ...
+    :class:`~molgraph.data.StructureFolder`, :class:`~molgraph.data.MutationalScan`): its
+    file, target columns and task (:class:`~molgraph.data.tables.LabelledSource`), and:"""
 
     def check_featurizer(self, featurizer: object) -> None:
         """Raise ConfigError unless ``featurizer`` builds graphs from this source's items."""
