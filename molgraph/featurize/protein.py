@@ -44,41 +44,31 @@ import torch
 
 from molgraph.errors import FeaturizationError, StructureError
 from molgraph.featurize.base import GraphFeaturizer
+from molgraph.featurize.residues import (
+    BACKBONE_ATOMS as _BACKBONE,
+)
+from molgraph.featurize.residues import (
+    CA_STEP_MAX as _CA_STEP_MAX,
+)
+from molgraph.featurize.residues import (
+    MODIFIED_RESIDUES,
+    RESIDUE_TYPES,
+    THREE_TO_ONE,
+)
+from molgraph.featurize.residues import (
+    NUCLEOTIDES as _NUCLEOTIDES,
+)
+from molgraph.featurize.residues import (
+    PEPTIDE_BOND_MAX as _PEPTIDE_BOND_MAX,
+)
+from molgraph.featurize.residues import (
+    UNKNOWN_AMINO_ACIDS as _UNKNOWN_AMINO_ACIDS,
+)
+from molgraph.featurize.residues import (
+    WATERS as _WATERS,
+)
 from molgraph.geometry import rbf
 
-#: The 20 standard amino acids in one-letter code; index 20 is "unknown".
-RESIDUE_TYPES = "ACDEFGHIKLMNPQRSTVWY"
-_THREE = "ALA CYS ASP GLU PHE GLY HIS ILE LYS LEU MET ASN PRO GLN ARG SER THR VAL TRP TYR"
-THREE_TO_ONE = dict(zip(_THREE.split(), RESIDUE_TYPES, strict=True))
-#: Modified amino acids → parent, used where the file has no MODRES record for them.
-MODIFIED_RESIDUES = {
-    "MSE": "MET",  # selenomethionine
-    "SEP": "SER",  # phosphoserine
-    "TPO": "THR",  # phosphothreonine
-    "PTR": "TYR",  # phosphotyrosine
-    "HYP": "PRO",  # hydroxyproline
-    "MLY": "LYS",  # N-dimethyl-lysine
-    "M3L": "LYS",  # N-trimethyl-lysine
-    "KCX": "LYS",  # carboxylated lysine
-    "LLP": "LYS",  # lysine-pyridoxal phosphate
-    "ALY": "LYS",  # acetyl-lysine
-    "CSO": "CYS",  # S-hydroxycysteine
-    "CSD": "CYS",  # cysteine sulfinic acid
-    "OCS": "CYS",  # cysteine sulfonic acid
-    "CME": "CYS",  # S,S-(2-hydroxyethyl)thiocysteine
-    "SEC": "CYS",  # selenocysteine
-    "PYL": "LYS",  # pyrrolysine
-    "PCA": "GLU",  # pyroglutamic acid
-    "FME": "MET",  # N-formylmethionine
-    "CGU": "GLU",  # gamma-carboxyglutamic acid
-    "HIC": "HIS",  # 4-methylhistidine
-}
-_UNKNOWN_AMINO_ACIDS = frozenset({"UNK"})
-_NUCLEOTIDES = frozenset("A C G U I T N DA DC DG DT DI DU DN".split())
-_WATERS = frozenset({"HOH", "WAT", "DOD", "H2O"})
-_BACKBONE = ("N", "CA", "C", "O")
-_PEPTIDE_BOND_MAX = 2.0  # Å; C(i)-N(i+1) is 1.33 Å, so a longer one is a chain break
-_CA_STEP_MAX = 4.2  # Å; CA(i)-CA(i+1) is 3.8 Å (trans) or 2.9 Å (cis)
 _SEQUENCE_BUCKETS = 32  # separations clipped to [-32, 32]: 65 one-hot columns
 EdgeRule = Literal["knn", "radius", "sequence"]
 EDGE_RULES: tuple[str, ...] = ("knn", "radius", "sequence")
