@@ -67,7 +67,16 @@ from molgraph.featurize.residues import (
 from molgraph.featurize.residues import (
     WATERS as _WATERS,
 )
-from molgraph.geometry import rbf
+from molgraph.geometry import (
+    dihedrals,
+    local_frames,
+    neighbour_pairs,
+    norms,
+    rbf,
+    rotation_quaternions,
+    unit_vectors,
+    virtual_cb_directions,
+)
 
 _SEQUENCE_BUCKETS = 32  # separations clipped to [-32, 32]: 65 one-hot columns
 EdgeRule = Literal["knn", "radius", "sequence"]
@@ -303,118 +312,6 @@ def read_structure(
     )
 
 
-# --- geometry (numpy, float64; NaN in → NaN out, masked by the callers) -------------------
-
-
-def _norm(v: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.einsum("...i,...i->...", v, v))
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    """Unit vectors; zero (not NaN) for zero or NaN input."""
-    n = _norm(v)[..., None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = v / n
-    return np.where(np.isfinite(out) & (n > 1e-8), out, 0.0)
-
-
-def _dihedral(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray) -> np.ndarray:
-    r"""(sin, cos) ``[n, 2]`` of the dihedral p0-p1-p2-p3 (IUPAC sign, as Biopython's
-    ``calc_dihedral``), NaN where undefined.
-
-    .. math::
-        \tan\theta = \frac{\lVert b_2 \rVert\, b_1 \cdot (b_2 \times b_3)}
-        {(b_1 \times b_2) \cdot (b_2 \times b_3)}, \quad b_k = p_k - p_{k-1}
-    """
-    b1, b2, b3 = p1 - p0, p2 - p1, p3 - p2
-    n2 = np.cross(b2, b3)
-    y = _norm(b2) * np.einsum("ij,ij->i", b1, n2)
-    x = np.einsum("ij,ij->i", np.cross(b1, b2), n2)
-    r = np.hypot(x, y)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where((r > 1e-12)[:, None], np.stack([y / r, x / r], 1), np.nan)
-
-
-def _frames(backbone: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Residue frames ``[R, 3, 3]`` (columns e1, e2, e3) and their validity ``[R]``.
-
-    Gram-Schmidt on the backbone: e1 = unit(C - CA), e2 = the part of N - CA orthogonal
-    to e1, normalised; e3 = e1 x e2 (right-handed, so frames rotate with the input).
-    """
-    n, ca, c = backbone[:, 0], backbone[:, 1], backbone[:, 2]
-    e1 = _unit(c - ca)
-    u = n - ca
-    e2 = _unit(u - np.einsum("ij,ij->i", u, e1)[:, None] * e1)
-    e3 = np.cross(e1, e2)
-    valid = (_norm(e1) > 0.5) & (_norm(e2) > 0.5)
-    frames = np.stack([e1, e2, e3], axis=-1)
-    return np.where(valid[:, None, None], frames, 0.0), valid
-
-
-def _quaternions(rot: np.ndarray) -> np.ndarray:
-    """Unit quaternions (w, x, y, z) ``[n, 4]`` of rotation matrices ``[n, 3, 3]``, w >= 0.
-
-    Shepperd's method: of the four proportional forms, the one with the largest pivot is
-    used, so no division is ill-conditioned.
-    """
-    r = rot
-    t = r[:, 0, 0] + r[:, 1, 1] + r[:, 2, 2]
-    candidates = np.stack(
-        [
-            [1 + t, r[:, 2, 1] - r[:, 1, 2], r[:, 0, 2] - r[:, 2, 0], r[:, 1, 0] - r[:, 0, 1]],
-            [
-                r[:, 2, 1] - r[:, 1, 2],
-                1 + r[:, 0, 0] - r[:, 1, 1] - r[:, 2, 2],
-                r[:, 0, 1] + r[:, 1, 0],
-                r[:, 0, 2] + r[:, 2, 0],
-            ],
-            [
-                r[:, 0, 2] - r[:, 2, 0],
-                r[:, 0, 1] + r[:, 1, 0],
-                1 - r[:, 0, 0] + r[:, 1, 1] - r[:, 2, 2],
-                r[:, 1, 2] + r[:, 2, 1],
-            ],
-            [
-                r[:, 1, 0] - r[:, 0, 1],
-                r[:, 0, 2] + r[:, 2, 0],
-                r[:, 1, 2] + r[:, 2, 1],
-                1 - r[:, 0, 0] - r[:, 1, 1] + r[:, 2, 2],
-            ],
-        ]
-    ).transpose(2, 0, 1)  # [n, candidate, 4]
-    pivot = np.argmax(np.stack([1 + t, *(candidates[:, k, k] for k in (1, 2, 3))], 1), 1)
-    q = _unit(candidates[np.arange(len(r)), pivot])
-    return np.where(q[:, :1] < 0, -q, q)
-
-
-def _pairs_within(ca: np.ndarray, k: int | None, radius: float | None, block: int = 512):
-    """Edges ``(src, dst)`` to every node from its ``k`` nearest other nodes, or from all
-    other nodes within ``radius`` Å; distance rows are computed ``block`` at a time, so
-    memory stays ``O(block * R)`` (3WIP: 2023 residues, 8 MB per block)."""
-    n = len(ca)
-    src, dst = [], []
-    centred = ca - ca.mean(axis=0)  # |a|^2 + |b|^2 - 2ab loses least precision near 0
-    squared = np.einsum("ij,ij->i", centred, centred)
-    for start in range(0, n, block):
-        rows = np.arange(start, min(start + block, n))
-        d2 = squared[rows, None] + squared[None, :] - 2.0 * centred[rows] @ centred.T
-        d2[np.arange(len(rows)), rows] = np.inf  # no self-loops
-        if k is not None:
-            kk = min(k, n - 1)
-            if kk <= 0:
-                continue
-            nearest = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
-            src.append(nearest.ravel())
-            dst.append(np.repeat(rows, kk))
-        else:
-            local, neighbour = np.nonzero(d2 <= radius * radius)
-            src.append(neighbour)
-            dst.append(rows[local])
-    if not src:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(src).astype(np.int64), np.concatenate(dst).astype(np.int64)
-
-
 # --- the featurizer -----------------------------------------------------------------------
 
 
@@ -532,9 +429,9 @@ class ProteinFeaturizer(GraphFeaturizer):
         found: list[tuple[np.ndarray, np.ndarray]] = []
         for rule in self.edges:
             if rule == "knn":
-                found.append(_pairs_within(ca, self.k, None))
+                found.append(neighbour_pairs(ca, k=self.k))
             elif rule == "radius":
-                found.append(_pairs_within(ca, None, self.radius))
+                found.append(neighbour_pairs(ca, radius=self.radius))
             else:
                 found.append(_sequence_pairs(chain, self.sequence_window))
         keys = [d * n + s for s, d in found]
@@ -561,13 +458,13 @@ class ProteinFeaturizer(GraphFeaturizer):
         _, chain = np.unique(residues.chain_ids, return_inverse=True)
         same_next = chain[1:] == chain[:-1]
         with np.errstate(invalid="ignore"):
-            peptide = same_next & (_norm(n[1:] - c[:-1]) <= _PEPTIDE_BOND_MAX)
-            ca_step = same_next & (_norm(ca[1:] - ca[:-1]) <= _CA_STEP_MAX)
+            peptide = same_next & (norms(n[1:] - c[:-1]) <= _PEPTIDE_BOND_MAX)
+            ca_step = same_next & (norms(ca[1:] - ca[:-1]) <= _CA_STEP_MAX)
         # dihedrals: phi_i (i >= 1), psi_i and omega_i (i <= R - 2)
         angles = np.full((n_res, 3, 2), np.nan)
-        angles[1:, 0] = _dihedral(c[:-1], n[1:], ca[1:], c[1:])
-        angles[:-1, 1] = _dihedral(n[:-1], ca[:-1], c[:-1], n[1:])
-        angles[:-1, 2] = _dihedral(ca[:-1], c[:-1], n[1:], ca[1:])
+        angles[1:, 0] = dihedrals(c[:-1], n[1:], ca[1:], c[1:])
+        angles[:-1, 1] = dihedrals(n[:-1], ca[:-1], c[:-1], n[1:])
+        angles[:-1, 2] = dihedrals(ca[:-1], c[:-1], n[1:], ca[1:])
         linked = np.zeros((n_res, 3), bool)
         linked[1:, 0], linked[:-1, 1], linked[:-1, 2] = peptide, peptide, peptide
         mask = linked & np.isfinite(angles).all(-1)
@@ -580,25 +477,25 @@ class ProteinFeaturizer(GraphFeaturizer):
             x[:, 30] = residues.bfactors / 100.0
         # node vectors: previous CA, next CA, virtual C-beta
         vec = np.zeros((n_res, 3, 3))
-        vec[1:, 0] = np.where(ca_step[:, None], _unit(ca[:-1] - ca[1:]), 0.0)
-        vec[:-1, 1] = np.where(ca_step[:, None], _unit(ca[1:] - ca[:-1]), 0.0)
-        b_, c_ = ca - n, c - ca
-        a_ = np.cross(b_, c_)
-        vec[:, 2] = _unit(-0.58273431 * a_ + 0.56802827 * b_ - 0.54067466 * c_)
+        vec[1:, 0] = np.where(ca_step[:, None], unit_vectors(ca[:-1] - ca[1:]), 0.0)
+        vec[:-1, 1] = np.where(ca_step[:, None], unit_vectors(ca[1:] - ca[:-1]), 0.0)
+        vec[:, 2] = virtual_cb_directions(n, ca, c)
         # edges
         src, dst, rules = self._edges(ca, chain)
-        frames, valid = _frames(bb)
+        frames, valid = local_frames(n, ca, c)
         diff = ca[dst] - ca[src]
-        dist = _norm(diff)
+        dist = norms(diff)
         position = _positions(chain)
         same = (chain[src] == chain[dst]).astype(np.float64)
         offset = np.clip(position[dst] - position[src], -_SEQUENCE_BUCKETS, _SEQUENCE_BUCKETS)
         separation = np.zeros((len(src), 2 * _SEQUENCE_BUCKETS + 1))
         separation[np.arange(len(src)), offset + _SEQUENCE_BUCKETS] = same
-        direction = np.einsum("eji,ej->ei", frames[src], _unit(diff))
+        direction = np.einsum("eji,ej->ei", frames[src], unit_vectors(diff))
         both = (valid[src] & valid[dst])[:, None]
         relative = np.einsum("eki,ekj->eij", frames[src], frames[dst])
-        quaternion = np.where(both, _quaternions(relative), 0.0) if len(src) else np.zeros((0, 4))
+        quaternion = (
+            np.where(both, rotation_quaternions(relative), 0.0) if len(src) else np.zeros((0, 4))
+        )
         radial = rbf(torch.from_numpy(dist), 0.0, self.rbf_max, self.rbf_bins).numpy()
         edge_attr = np.concatenate(
             [radial, separation, same[:, None], direction, quaternion, rules], axis=1
