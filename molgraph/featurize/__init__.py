@@ -2,12 +2,9 @@
 
 from molgraph.featurize.encodings import OneHot, Scaled
 from molgraph.featurize.molecule import AtomFeaturizer, BondFeaturizer, MoleculeFeaturizer
-from molgraph.featurize.protein import (
-    RESIDUE_TYPES,
-    ProteinFeaturizer,
-    Residues,
-    read_structure,
-)
+from molgraph.featurize.protein import ProteinFeaturizer
+from molgraph.featurize.residues import RESIDUE_TYPES
+from molgraph.featurize.structure import Residues, read_structure
 
 
 def featurizer_from_dict(d: dict) -> MoleculeFeaturizer | ProteinFeaturizer:

@@ -2,11 +2,13 @@
 
 The one home of the residue alphabet (the featurizer's one-hot order, mutation strings,
 ESM fusion's token map) and of the residue-name tables a parser needs: three-letter
-codes, modified amino acids and their parents, waters, nucleotides. Plain data, no
-imports: anything may use it without pulling in a structure parser.
+codes, modified amino acids and their parents, waters, nucleotides. numpy only: anything
+may use it without pulling in a structure parser.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 #: The 20 standard amino acids in one-letter code; index 20 is "unknown".
 RESIDUE_TYPES = "ACDEFGHIKLMNPQRSTVWY"
@@ -16,6 +18,17 @@ UNKNOWN_LETTER = "X"
 ALPHABET = RESIDUE_TYPES + UNKNOWN_LETTER
 #: Index of the unknown residue type (the last column of the residue one-hot).
 UNKNOWN = len(RESIDUE_TYPES)
+
+# byte → residue type; every byte that is not a standard one-letter code → unknown
+_TYPE_OF_BYTE = np.full(256, UNKNOWN, dtype=np.int64)
+_TYPE_OF_BYTE[np.frombuffer(RESIDUE_TYPES.encode(), np.uint8)] = np.arange(len(RESIDUE_TYPES))
+
+
+def residue_type_indices(sequence: str) -> np.ndarray:
+    """Residue type of each letter of an ASCII ``sequence`` ``[L]`` int64 (case-insensitive;
+    any letter outside :data:`RESIDUE_TYPES`, ``X`` included, is :data:`UNKNOWN`)."""
+    return _TYPE_OF_BYTE[np.frombuffer(sequence.upper().encode(), np.uint8)]
+
 
 _THREE = "ALA CYS ASP GLU PHE GLY HIS ILE LYS LEU MET ASN PRO GLN ARG SER THR VAL TRP TYR"
 #: Three-letter code → one-letter code, for the 20 standard amino acids.
