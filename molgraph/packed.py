@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from molgraph.arrays import GraphArrays
 from molgraph.batch import NODE_FIELD_NAMES, OPTIONAL_NODE_FIELDS, GraphBatch, NodeField
 from molgraph.graphs import EDGE_FEATURES, NODE_FEATURES, DGLGraph, dgl
 
@@ -105,17 +106,20 @@ class PackedGraphs:
         return self.x.device
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> PackedGraphs:
-        """From numpy arrays named as the fields (``pos``, ``node_vectors`` optional)."""
+    def from_arrays(cls, arrays: GraphArrays) -> PackedGraphs:
+        """From a featurizer's arrays (tensors share their memory where contiguous)."""
         t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
         return cls(**t)
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        return {
-            f.name: getattr(self, f.name).cpu().numpy()
-            for f in fields(self)
-            if f.init and getattr(self, f.name) is not None
-        }
+    def to_arrays(self) -> GraphArrays:
+        """As numpy arrays (on the CPU)."""
+        return GraphArrays(
+            **{
+                f.name: getattr(self, f.name).cpu().numpy()
+                for f in fields(self)
+                if f.init and getattr(self, f.name) is not None
+            }
+        )
 
     @classmethod
     def concat(cls, parts: Sequence[PackedGraphs]) -> PackedGraphs:

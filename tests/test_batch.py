@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from molgraph.arrays import GraphArrays
 from molgraph.batch import NODE_FIELD_NAMES, OPTIONAL_NODE_FIELDS, GraphBatch, collate
 from molgraph.featurize import MoleculeFeaturizer
 from molgraph.packed import PackedGraphs, Padding
@@ -249,9 +250,11 @@ def _optional(record: type) -> tuple[str, ...]:
 
 
 def test_optional_node_fields_are_the_declared_ones() -> None:
-    # PackedGraphs: every init field with a None default is an optional node field
+    # PackedGraphs, GraphArrays: every field with a None default is an optional node field
     defaults_none = tuple(f.name for f in fields(PackedGraphs) if f.init and f.default is None)
     assert defaults_none == NODE_FIELD_NAMES
+    arrays_defaults_none = tuple(f.name for f in fields(GraphArrays) if f.default is None)
+    assert arrays_defaults_none == NODE_FIELD_NAMES
     assert _optional(GraphBatch) == NODE_FIELD_NAMES == GraphBatch.node_field_names
 
 

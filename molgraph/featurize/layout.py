@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
+from molgraph.arrays import GraphArrays
 from molgraph.featurize.residues import RESIDUE_TYPES
 
 #: Sequence separations are clipped to [-32, 32]: 65 one-hot columns.
@@ -85,16 +84,7 @@ class ProteinLayout:
         )
         return cls(Columns(node), Columns(edge))
 
-    def empty(self) -> dict[str, np.ndarray]:
+    def empty(self) -> GraphArrays:
         """The arrays of zero graphs (float32 features, int64 indices)."""
-        f, i = np.float32, np.int64
-        return {
-            "x": np.zeros((0, self.node.width), f),
-            "src": np.zeros(0, i),
-            "dst": np.zeros(0, i),
-            "edge_attr": np.zeros((0, self.edge.width), f),
-            "node_counts": np.zeros(0, i),
-            "edge_counts": np.zeros(0, i),
-            "pos": np.zeros((0, 3), f),
-            "node_vectors": np.zeros((0, len(self.vectors), 3), f),
-        }
+        vectors = (len(self.vectors), 3)
+        return GraphArrays.empty(self.node.width, self.edge.width, pos=(3,), node_vectors=vectors)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from molgraph.arrays import GraphArrays
 from molgraph.errors import FeaturizationError
 from molgraph.featurize.base import GraphFeaturizer
 from molgraph.featurize.layout import SEQUENCE_BUCKETS, Columns, ProteinLayout
@@ -147,9 +148,9 @@ class ProteinFeaturizer(GraphFeaturizer):
 
     def encode_residues(
         self, residues: Residues, sequence: str | None = None, *, dtype: Any = np.float32
-    ) -> dict[str, np.ndarray]:
-        """One graph's arrays (``x``, ``src``, ``dst``, ``edge_attr``, ``node_counts``,
-        ``edge_counts``, ``pos``, ``node_vectors``), as :meth:`encode` packs them.
+    ) -> GraphArrays:
+        """One graph's arrays (with ``pos`` and ``node_vectors``), as :meth:`encode`
+        packs them.
 
         ``sequence`` (one letter per residue) replaces the residue types, e.g. for the
         variants of one structure; ``dtype`` is the float type of the features (computed in
@@ -164,16 +165,16 @@ class ProteinFeaturizer(GraphFeaturizer):
         _, chain = np.unique(residues.chain_ids, return_inverse=True)
         x, vectors = self._node_features(residues, residue_type_indices(seq), chain)
         src, dst, edge_attr = self._edge_features(residues, chain)
-        return {
-            "x": x.astype(dtype),
-            "src": src,
-            "dst": dst,
-            "edge_attr": edge_attr.astype(dtype),
-            "node_counts": np.array([len(residues)], dtype=np.int64),
-            "edge_counts": np.array([len(src)], dtype=np.int64),
-            "pos": residues.ca.astype(dtype),
-            "node_vectors": vectors.astype(dtype),
-        }
+        return GraphArrays(
+            x=x.astype(dtype),
+            src=src,
+            dst=dst,
+            edge_attr=edge_attr.astype(dtype),
+            node_counts=np.array([len(residues)], dtype=np.int64),
+            edge_counts=np.array([len(src)], dtype=np.int64),
+            pos=residues.ca.astype(dtype),
+            node_vectors=vectors.astype(dtype),
+        )
 
     def _node_features(
         self, residues: Residues, types: np.ndarray, chain: np.ndarray
@@ -249,19 +250,17 @@ class ProteinFeaturizer(GraphFeaturizer):
 
     # batch interface --------------------------------------------------------------------
 
-    def encode(
-        self, items: Iterable[Item]
-    ) -> tuple[dict[str, np.ndarray], list[FeaturizationError | None]]:
+    def encode(self, items: Iterable[Item]) -> tuple[GraphArrays, list[FeaturizationError | None]]:
         """Featurize many inputs at once.
 
         Returns
         -------
         arrays
-            Packed arrays of the inputs that succeeded (see :class:`PackedGraphs`).
+            Packed arrays of the inputs that succeeded.
         errors
             One entry per input: None, or the error that input raised.
         """
-        graphs: list[dict[str, np.ndarray]] = []
+        graphs: list[GraphArrays] = []
         errors: list[FeaturizationError | None] = []
         for item in items:
             try:
@@ -272,7 +271,7 @@ class ProteinFeaturizer(GraphFeaturizer):
             errors.append(None)
         if not graphs:
             graphs.append(self.layout.empty())
-        return {key: np.concatenate([g[key] for g in graphs]) for key in graphs[0]}, errors
+        return GraphArrays.concat(graphs), errors
 
     # recipe -----------------------------------------------------------------------------
 
