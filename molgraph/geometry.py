@@ -283,6 +283,7 @@ def neighbour_pairs(
     if (k is None) == (radius is None):
         raise ValueError("neighbour_pairs needs exactly one of k and radius")
     n = len(points)
+    limit = math.inf if radius is None else radius * radius
     src, dst = [], []
     centred = points - points.mean(axis=0)  # |a|^2 + |b|^2 - 2ab loses least precision near 0
     squared = np.einsum("ij,ij->i", centred, centred)
@@ -298,7 +299,7 @@ def neighbour_pairs(
             src.append(nearest.ravel())
             dst.append(np.repeat(rows, kk))
         else:
-            local, neighbour = np.nonzero(d2 <= radius * radius)
+            local, neighbour = np.nonzero(d2 <= limit)
             src.append(neighbour)
             dst.append(rows[local])
     if not src:

@@ -8,7 +8,7 @@ encoded for a whole chunk of molecules at once (see :mod:`molgraph.featurize.enc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -196,7 +196,7 @@ class MoleculeFeaturizer(GraphFeaturizer):
         return with_h if self.explicit_hydrogens else Chem.RemoveHs(with_h)
 
     def encode(
-        self, items: Sequence[str | Chem.Mol]
+        self, items: Iterable[str | Chem.Mol]
     ) -> tuple[GraphArrays, list[FeaturizationError | None]]:
         """Featurize many inputs at once.
 
@@ -242,7 +242,7 @@ class MoleculeFeaturizer(GraphFeaturizer):
         return arrays, errors
 
     def _read(
-        self, items: Sequence[str | Chem.Mol], atom_columns: _Columns, bond_columns: _Columns
+        self, items: Iterable[str | Chem.Mol], atom_columns: _Columns, bond_columns: _Columns
     ) -> tuple[list[int], list[int], list[np.ndarray], list[FeaturizationError | None]]:
         """Parse each input and add its atoms' and bonds' raw properties to the columns.
 

@@ -334,8 +334,9 @@ def _positions(chain: np.ndarray) -> np.ndarray:
 def _sequence_pairs(chain: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Both directions of every pair of residues 1..``window`` apart in the same chain."""
     n = len(chain)
-    a = np.concatenate([np.arange(n - s) for s in range(1, min(window, n - 1) + 1)] or [[]])
-    s = np.concatenate([np.full(n - s, s) for s in range(1, min(window, n - 1) + 1)] or [[]])
+    steps = range(1, min(window, n - 1) + 1)
+    a = np.concatenate([np.arange(n - s) for s in steps] or [np.zeros(0, np.int64)])
+    s = np.concatenate([np.full(n - s, s) for s in steps] or [np.zeros(0)])
     a, b = a.astype(np.int64), (a + s).astype(np.int64)
     keep = chain[a] == chain[b]
     a, b = a[keep], b[keep]
