@@ -28,7 +28,7 @@ class NodeField:
     Parameters
     ----------
     name
-        Its attribute on :class:`~molgraph.packed.GraphArrays`,
+        Its attribute on :class:`~molgraph.arrays.GraphArrays`,
         :class:`~molgraph.packed.PackedGraphs` and :class:`GraphBatch` (each declares it,
         default None; a test checks the three against :data:`OPTIONAL_NODE_FIELDS`).
     shape

@@ -21,7 +21,7 @@ import torch
 from molgraph.arrays import GraphArrays
 from molgraph.errors import FeaturizationError
 from molgraph.featurize.base import GraphFeaturizer
-from molgraph.featurize.layout import SEQUENCE_BUCKETS, Columns, ProteinLayout
+from molgraph.featurize.layout import SEQUENCE_BUCKETS, ProteinLayout
 from molgraph.featurize.residues import (
     CA_STEP_MAX,
     PEPTIDE_BOND_MAX,
@@ -42,15 +42,7 @@ from molgraph.geometry import (
 
 # RESIDUE_TYPES, Residues and read_structure live in residues.py and structure.py, the
 # layout in layout.py; they are re-exported here for ``from molgraph.featurize.protein``
-__all__ = [
-    "EDGE_RULES",
-    "RESIDUE_TYPES",
-    "Columns",
-    "ProteinFeaturizer",
-    "ProteinLayout",
-    "Residues",
-    "read_structure",
-]
+__all__ = ["EDGE_RULES", "RESIDUE_TYPES", "ProteinFeaturizer", "Residues", "read_structure"]
 
 EdgeRule = Literal["knn", "radius", "sequence"]
 EDGE_RULES: tuple[str, ...] = ("knn", "radius", "sequence")
