@@ -1,9 +1,12 @@
-"""GraphBatch: the one batch type that flows through encoders, heads and training."""
+"""GraphBatch: the one batch type that flows through encoders, heads and training; and
+the declaration of the optional per-node fields every graph record may carry.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -16,6 +19,41 @@ from molgraph.graphs import (
     DGLGraph,
     dgl,
 )
+
+
+@dataclass(frozen=True)
+class NodeField:
+    """An optional per-node field: a tensor (or array) ``[N, *shape]`` beside ``x``.
+
+    Parameters
+    ----------
+    name
+        Its attribute on :class:`~molgraph.arrays.GraphArrays`,
+        :class:`~molgraph.packed.PackedGraphs` and :class:`GraphBatch` (each declares it,
+        default None; a test checks the three against :data:`OPTIONAL_NODE_FIELDS`).
+    shape
+        Its trailing shape after the node axis, in words (``"3"``, ``"C"``...).
+    what
+        What it holds, for messages.
+    ndata
+        Its key in a DGLGraph's ``ndata`` (:mod:`molgraph.graphs`), or None for a field
+        never stored in DGL graphs (attached after loading, so never cached).
+    """
+
+    name: str
+    shape: tuple[str, ...]
+    what: str
+    ndata: str | None
+
+
+#: The optional per-node fields, declared once: packing, batching, padding, device moves,
+#: DGL conversion and the captured training step all iterate over this tuple.
+OPTIONAL_NODE_FIELDS: tuple[NodeField, ...] = (
+    NodeField("pos", ("3",), "coordinates", NODE_POSITIONS),  # Å
+    NodeField("node_vectors", ("C", "3"), "node vectors", NODE_VECTORS),
+    NodeField("node_embeddings", ("D",), "node embeddings", None),  # per-residue ESM
+)
+NODE_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in OPTIONAL_NODE_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -46,6 +84,8 @@ class GraphBatch:
     node_mask: Tensor | None = None
     node_vectors: Tensor | None = None
     node_embeddings: Tensor | None = None
+    #: Names of the optional per-node fields (:data:`OPTIONAL_NODE_FIELDS`).
+    node_field_names: ClassVar[tuple[str, ...]] = NODE_FIELD_NAMES
 
     @property
     def num_nodes(self) -> int:
@@ -101,10 +141,9 @@ class GraphBatch:
             edge_attr=graph.edata[EDGE_FEATURES],
             batch=torch.repeat_interleave(torch.arange(num_graphs), counts),
             num_graphs=num_graphs,
-            pos=graph.ndata.get(NODE_POSITIONS),
             y=y,
             y_mask=y_mask,
-            node_vectors=graph.ndata.get(NODE_VECTORS),
+            **{f.name: graph.ndata.get(f.ndata) for f in OPTIONAL_NODE_FIELDS if f.ndata},
         )
 
 

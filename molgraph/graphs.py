@@ -15,7 +15,8 @@ import types
 
 os.environ.setdefault("DGLBACKEND", "pytorch")
 
-#: Keys of the tensors a featurizer stores on a DGLGraph.
+#: Keys of the tensors a featurizer stores on a DGLGraph (the optional node fields map
+#: onto theirs in :data:`molgraph.batch.OPTIONAL_NODE_FIELDS`).
 NODE_FEATURES = "x"  # float [num_nodes, node_dim]
 NODE_POSITIONS = "pos"  # float [num_nodes, 3], Å
 NODE_VECTORS = "vec"  # float [num_nodes, channels, 3], rotate with the coordinates

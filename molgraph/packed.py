@@ -18,15 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from molgraph.batch import GraphBatch
-from molgraph.graphs import (
-    EDGE_FEATURES,
-    NODE_FEATURES,
-    NODE_POSITIONS,
-    NODE_VECTORS,
-    DGLGraph,
-    dgl,
-)
+from molgraph.arrays import GraphArrays
+from molgraph.batch import NODE_FIELD_NAMES, OPTIONAL_NODE_FIELDS, GraphBatch, NodeField
+from molgraph.graphs import EDGE_FEATURES, NODE_FEATURES, DGLGraph, dgl
 
 _NODE_COUNTS, _EDGE_COUNTS = "_node_counts", "_edge_counts"
 
@@ -58,6 +52,10 @@ def batch_labels(y: Tensor, graph_index: Tensor, num_graphs: int) -> tuple[Tenso
     graphs get missing labels): ``(y with 0 where missing, mask True where present)``."""
     y = F.pad(y[graph_index], (0, 0, 0, num_graphs - len(graph_index)), value=float("nan"))
     return torch.nan_to_num(y, nan=0.0), ~torch.isnan(y)
+
+
+def _in_ndata(node_field: NodeField, g: DGLGraph) -> bool:
+    return node_field.ndata is not None and node_field.ndata in g.ndata
 
 
 def _exclusive_cumsum(counts: Tensor) -> Tensor:
@@ -108,29 +106,28 @@ class PackedGraphs:
         return self.x.device
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> PackedGraphs:
-        """From numpy arrays named as the fields (``pos``, ``node_vectors`` optional)."""
+    def from_arrays(cls, arrays: GraphArrays) -> PackedGraphs:
+        """From a featurizer's arrays (tensors share their memory where contiguous)."""
         t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
         return cls(**t)
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        return {
-            f.name: getattr(self, f.name).cpu().numpy()
-            for f in fields(self)
-            if f.init and getattr(self, f.name) is not None
-        }
+    def to_arrays(self) -> GraphArrays:
+        """As numpy arrays (on the CPU)."""
+        return GraphArrays(
+            **{
+                f.name: getattr(self, f.name).cpu().numpy()
+                for f in fields(self)
+                if f.init and getattr(self, f.name) is not None
+            }
+        )
 
     @classmethod
     def concat(cls, parts: Sequence[PackedGraphs]) -> PackedGraphs:
         if not parts:
             raise ValueError("no graphs to concatenate")
-        for name, what in (
-            ("pos", "coordinates"),
-            ("node_vectors", "node vectors"),
-            ("node_embeddings", "node embeddings"),
-        ):
-            if len({getattr(p, name) is not None for p in parts}) > 1:
-                raise ValueError(f"cannot concatenate graphs with and without {what}")
+        for node_field in OPTIONAL_NODE_FIELDS:
+            if len({getattr(p, node_field.name) is not None for p in parts}) > 1:
+                raise ValueError(f"cannot concatenate graphs with and without {node_field.what}")
         return cls(
             **{
                 f.name: torch.cat([getattr(p, f.name) for p in parts])
@@ -143,7 +140,7 @@ class PackedGraphs:
         """Feature tensors moved to ``device``; counts stay on the CPU."""
         moved = {
             name: getattr(self, name).to(device)
-            for name in ("x", "src", "dst", "edge_attr", "pos", "node_vectors", "node_embeddings")
+            for name in ("x", "src", "dst", "edge_attr", *NODE_FIELD_NAMES)
             if getattr(self, name) is not None
         }
         return replace(self, **moved)
@@ -195,9 +192,7 @@ class PackedGraphs:
         node_index, edge_index, edge_base, graph_of_node, graph_index = flat.split(
             [len(p) for p in plan]
         )
-        x, pos = self.x[node_index], None if self.pos is None else self.pos[node_index]
-        vec = None if self.node_vectors is None else self.node_vectors[node_index]
-        emb = None if self.node_embeddings is None else self.node_embeddings[node_index]
+        x, node_fields = self.x[node_index], self._node_fields(node_index)
         src, dst = self.src[edge_index] + edge_base, self.dst[edge_index] + edge_base
         edge_attr, node_mask = self.edge_attr[edge_index], None
         y_mask = None
@@ -207,9 +202,10 @@ class PackedGraphs:
             n_pad, e_pad = num_nodes - len(node_index), num_edges - len(edge_index)
             node_mask = F.pad(torch.ones_like(node_index, dtype=torch.bool), (0, n_pad))
             x, edge_attr = F.pad(x, (0, 0, 0, n_pad)), F.pad(edge_attr, (0, 0, 0, e_pad))
-            pos = None if pos is None else F.pad(pos, (0, 0, 0, n_pad))
-            vec = None if vec is None else F.pad(vec, (0, 0, 0, 0, 0, n_pad))
-            emb = None if emb is None else F.pad(emb, (0, 0, 0, n_pad))
+            node_fields = {
+                name: F.pad(t, (0, 0) * (t.ndim - 1) + (0, n_pad))
+                for name, t in node_fields.items()
+            }
             # padding edges are loops spread round-robin over the padding nodes, so no
             # node sums messages from many of them
             first_pad = len(node_index)
@@ -222,13 +218,19 @@ class PackedGraphs:
             edge_attr=edge_attr,
             batch=graph_of_node,
             num_graphs=num_graphs,
-            pos=pos,
             y=y,
             y_mask=y_mask,
             node_mask=node_mask,
-            node_vectors=vec,
-            node_embeddings=emb,
+            **node_fields,
         )
+
+    def _node_fields(self, node_index: Tensor) -> dict[str, Tensor]:
+        """The optional per-node fields this collection has, at ``node_index``."""
+        return {
+            name: tensor[node_index]
+            for name in NODE_FIELD_NAMES
+            if (tensor := getattr(self, name)) is not None
+        }
 
     def subset(self, indices: Tensor | Sequence[int]) -> PackedGraphs:
         """A new collection holding graphs ``indices`` in that order."""
@@ -243,11 +245,7 @@ class PackedGraphs:
             edge_attr=self.edge_attr[edge_index],
             node_counts=self.node_counts[indices],
             edge_counts=self.edge_counts[indices],
-            pos=None if self.pos is None else self.pos[node_index],
-            node_vectors=None if self.node_vectors is None else self.node_vectors[node_index],
-            node_embeddings=(
-                None if self.node_embeddings is None else self.node_embeddings[node_index]
-            ),
+            **self._node_fields(node_index),
         )
 
     # DGL views -----------------------------------------------------------------------
@@ -258,10 +256,10 @@ class PackedGraphs:
         g = dgl.graph((self.src + base, self.dst + base), num_nodes=self.x.shape[0])
         g.ndata[NODE_FEATURES] = self.x
         g.edata[EDGE_FEATURES] = self.edge_attr
-        if self.pos is not None:
-            g.ndata[NODE_POSITIONS] = self.pos
-        if self.node_vectors is not None:
-            g.ndata[NODE_VECTORS] = self.node_vectors
+        for node_field in OPTIONAL_NODE_FIELDS:
+            tensor = getattr(self, node_field.name)
+            if node_field.ndata is not None and tensor is not None:
+                g.ndata[node_field.ndata] = tensor
         g.set_batch_num_nodes(self.node_counts)
         g.set_batch_num_edges(self.edge_counts)
         return g
@@ -278,8 +276,7 @@ class PackedGraphs:
             edge_attr=g.edata[EDGE_FEATURES],
             node_counts=node_counts,
             edge_counts=edge_counts,
-            pos=g.ndata[NODE_POSITIONS] if NODE_POSITIONS in g.ndata else None,
-            node_vectors=g.ndata[NODE_VECTORS] if NODE_VECTORS in g.ndata else None,
+            **{f.name: g.ndata[f.ndata] for f in OPTIONAL_NODE_FIELDS if _in_ndata(f, g)},
         )
 
     def graph(self, i: int) -> DGLGraph:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
-from molgraph.batch import GraphBatch, collate
+from molgraph.arrays import GraphArrays
+from molgraph.batch import NODE_FIELD_NAMES, OPTIONAL_NODE_FIELDS, GraphBatch, collate
 from molgraph.featurize import MoleculeFeaturizer
-from molgraph.packed import PackedGraphs
+from molgraph.packed import PackedGraphs, Padding
 
 BATCH_TENSORS = ("x", "src", "dst", "edge_attr", "batch")
 
@@ -241,3 +243,46 @@ def test_node_vectors_survive_batch_padding_save_load_and_feed_gvp(tmp_path: Pat
     encoder = GVPEncoder(packed.node_dim, packed.edge_dim, in_node_vector_dim=3)
     out = encoder(padded)
     assert torch.isfinite(out.graph).all()
+
+
+def _optional(record: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(record) if f.init and f.name in NODE_FIELD_NAMES)
+
+
+def test_optional_node_fields_are_the_declared_ones() -> None:
+    # PackedGraphs, GraphArrays: every field with a None default is an optional node field
+    defaults_none = tuple(f.name for f in fields(PackedGraphs) if f.init and f.default is None)
+    assert defaults_none == NODE_FIELD_NAMES
+    arrays_defaults_none = tuple(f.name for f in fields(GraphArrays) if f.default is None)
+    assert arrays_defaults_none == NODE_FIELD_NAMES
+    assert _optional(GraphBatch) == NODE_FIELD_NAMES == GraphBatch.node_field_names
+
+
+def test_every_optional_node_field_is_gathered_padded_subset_and_concatenated(
+    packed: PackedGraphs,
+) -> None:
+    generator = torch.Generator().manual_seed(0)
+    n = packed.x.shape[0]
+    trailing = {"pos": (3,), "node_vectors": (2, 3), "node_embeddings": (5,)}
+    extra = {
+        f.name: torch.randn(n, *trailing[f.name], generator=generator) for f in OPTIONAL_NODE_FIELDS
+    }
+    full = replace(packed, **extra)
+    alone = [full.subset([i]) for i in (3, 0)]
+    padding = Padding(graphs=4, node_multiple=64)
+    batch = full.batch([3, 0], padding=padding)
+    for name, tensor in extra.items():
+        expected = torch.cat([getattr(a, name) for a in alone])
+        assert torch.equal(getattr(full.batch([3, 0]), name), expected)
+        assert torch.equal(getattr(batch, name)[: len(expected)], expected)
+        assert not getattr(batch, name)[len(expected) :].any()
+        assert getattr(batch, name).shape == (64, *trailing[name])
+        assert torch.equal(getattr(PackedGraphs.concat(alone), name), expected)
+        assert torch.equal(getattr(full.to("cpu"), name), tensor)
+    with pytest.raises(ValueError, match="with and without node embeddings"):
+        PackedGraphs.concat([full.subset([0]), replace(full.subset([1]), node_embeddings=None)])
+    # DGL graphs carry the fields that have an ndata key, and only those
+    back = PackedGraphs.from_dgl(full.to_dgl())
+    for f in OPTIONAL_NODE_FIELDS:
+        assert (getattr(back, f.name) is None) == (f.ndata is None)
+    assert torch.equal(GraphBatch.from_dgl(full.to_dgl()).node_vectors, extra["node_vectors"])

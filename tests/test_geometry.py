@@ -1,14 +1,29 @@
-"""molgraph.geometry: radial bases on a fixed range, edge vectors, norms safe at zero."""
+"""molgraph.geometry: radial bases on a fixed range, edge vectors, norms safe at zero; the
+numpy side (dihedrals, local frames, quaternions, neighbour search)."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from helpers import random_rotation
 
-from molgraph.geometry import cosine_cutoff, edge_vectors, rbf, safe_norm, sinc_rbf, unit
+from molgraph.geometry import (
+    cosine_cutoff,
+    dihedrals,
+    edge_vectors,
+    local_frames,
+    neighbour_pairs,
+    norms,
+    rbf,
+    rotation_quaternions,
+    safe_norm,
+    sinc_rbf,
+    unit,
+    unit_vectors,
+)
 
 F64 = torch.float64
 
@@ -154,3 +169,94 @@ def test_cosine_cutoff() -> None:
     assert out[1] == pytest.approx(0.5 * (math.cos(math.pi / 4) + 1), abs=1e-15)
     assert 0 < out[3] < 1e-6 and out[4] == 0.0 and out[5] == 0.0
     assert bool((out[:-1] >= out[1:]).all())  # non-increasing
+
+
+# --- numpy functions ---------------------------------------------------------------------
+
+
+def _points(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(scale=5.0, size=(n, 3))
+
+
+def _rotation_matrix(q: np.ndarray) -> np.ndarray:
+    w, x, y, z = q.T
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        1,
+    )
+
+
+def test_unit_vectors_are_zero_for_zero_and_nan() -> None:
+    v = np.array([[3.0, 4.0, 0.0], [0.0, 0.0, 0.0], [np.nan, 1.0, 0.0], [1e-9, 0.0, 0.0]])
+    np.testing.assert_array_equal(unit_vectors(v), [[0.6, 0.8, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]])
+    assert norms(v)[0] == 5.0 and np.isnan(norms(v)[2])
+
+
+def test_dihedral_of_known_angles_and_undefined_cases() -> None:
+    p0, p1, p2 = np.array([[1.0, 0, 0]]), np.array([[0.0, 0, 0]]), np.array([[0.0, 0, 1]])
+    for degrees in (-120.0, -30.0, 0.0, 90.0, 180.0):
+        t = np.radians(degrees)
+        p3 = np.array([[np.cos(t), np.sin(t), 1.0]])
+        np.testing.assert_allclose(dihedrals(p0, p1, p2, p3)[0], [np.sin(t), np.cos(t)], atol=1e-12)
+    collinear = dihedrals(p0, p1, p0 * 2, p0 * 3)
+    assert np.isnan(collinear).all()
+
+
+def test_frames_orthonormal_right_handed_and_equivariant() -> None:
+    n, ca, c = _points(8, 0), _points(8, 1), _points(8, 2)
+    frames, valid = local_frames(n, ca, c)
+    assert valid.all()
+    np.testing.assert_allclose(
+        frames.transpose(0, 2, 1) @ frames, np.broadcast_to(np.eye(3), (8, 3, 3)), atol=1e-12
+    )
+    np.testing.assert_allclose(np.linalg.det(frames), 1.0, atol=1e-12)
+    rotation = random_rotation(3).numpy()
+    moved, _ = local_frames(n @ rotation.T + 1.0, ca @ rotation.T + 1.0, c @ rotation.T + 1.0)
+    np.testing.assert_allclose(moved, rotation @ frames, atol=1e-12)
+    missing = n.copy()
+    missing[0] = np.nan
+    frames, valid = local_frames(missing, ca, c)
+    assert not valid[0] and valid[1:].all() and not frames[0].any()
+
+
+def test_quaternions_give_back_their_rotations_with_w_non_negative() -> None:
+    rotations = np.stack([random_rotation(seed).numpy() for seed in range(32)])
+    # the four branches of Shepperd's method: identity and half-turns about x, y, z
+    rotations = np.concatenate(
+        [
+            rotations,
+            np.eye(3)[None],
+            np.diag([1.0, -1, -1])[None],
+            np.diag([-1.0, 1, -1])[None],
+            np.diag([-1.0, -1, 1])[None],
+        ]
+    )
+    q = rotation_quaternions(rotations)
+    np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-12)
+    assert (q[:, 0] >= 0).all()
+    np.testing.assert_allclose(_rotation_matrix(q), rotations, atol=1e-12)
+
+
+@pytest.mark.parametrize(("k", "radius"), [(5, None), (30, None), (None, 6.0)])
+def test_neighbour_pairs_equal_brute_force_across_blocks(k, radius) -> None:
+    points = _points(23, 4)
+    src, dst = neighbour_pairs(points, k=k, radius=radius, block=4)
+    d = np.linalg.norm(points[:, None] - points[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    if k is None:
+        expected = {(j, i) for i, j in zip(*np.nonzero(d <= radius), strict=True)}
+    else:
+        expected = {(int(j), i) for i in range(23) for j in np.argsort(d[i])[: min(k, 22)]}
+    assert set(zip(src.tolist(), dst.tolist(), strict=True)) == expected
+    assert len(src) == len(expected) and src.dtype == dst.dtype == np.int64
+
+
+def test_neighbour_pairs_needs_one_rule_and_handles_tiny_inputs() -> None:
+    with pytest.raises(ValueError, match="exactly one of k and radius"):
+        neighbour_pairs(_points(3, 0), k=2, radius=1.0)
+    src, dst = neighbour_pairs(_points(1, 0), k=3)
+    assert src.shape == dst.shape == (0,)

@@ -23,14 +23,10 @@ from typing import Literal
 import numpy as np
 
 from molgraph.errors import ConfigError, FeaturizationError
+from molgraph.featurize.residues import ALPHABET, UNKNOWN
 
 Numbering = Literal["residue", "index"]
 
-#: One-letter residue types in the order of the featurizer's one-hot; index 20 is
-#: "unknown" (``X``). Kept equal to ``molgraph.featurize.protein.RESIDUE_TYPES`` + "X"
-#: (a test checks it), so this module imports no structure parser.
-ALPHABET = "ACDEFGHIKLMNPQRSTVWYX"
-UNKNOWN = 20
 _WILD_TYPE = {"", "wt", "wildtype", "wild_type", "wild-type"}
 _SEPARATORS = re.compile(r"[:;,\s]+")
 _MUTATION = re.compile(r"([A-Z])(-?\d+)([A-Z])")

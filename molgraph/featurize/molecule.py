@@ -8,7 +8,7 @@ encoded for a whole chunk of molecules at once (see :mod:`molgraph.featurize.enc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -16,18 +16,12 @@ from typing import Any
 import numpy as np
 from rdkit import Chem, rdBase
 from rdkit.Chem import AllChem
-from rdkit.Chem.rdchem import BondDir, BondStereo, BondType, ChiralType, HybridizationType
 
+from molgraph.arrays import GraphArrays
 from molgraph.errors import FeaturizationError
 from molgraph.featurize.base import GraphFeaturizer
-from molgraph.featurize.encodings import (
-    Encoder,
-    Feature,
-    OneHot,
-    Scaled,
-    feature_from_dict,
-    feature_to_dict,
-)
+from molgraph.featurize.encodings import Encoder, Feature, feature_from_dict, feature_to_dict
+from molgraph.featurize.presets import AtomFeaturizer, BondFeaturizer
 
 Atom, Bond = Chem.rdchem.Atom, Chem.rdchem.Bond
 _IMPLICIT = Chem.ValenceType.IMPLICIT
@@ -100,153 +94,6 @@ def _rejection_reason(smiles: str) -> str:
     return "RDKit rejected the molecule"
 
 
-def _ints(*values: Any) -> tuple[int, ...]:
-    return tuple(int(v) for v in values)
-
-
-_HYBRIDIZATIONS = _ints(
-    HybridizationType.S,
-    HybridizationType.SP,
-    HybridizationType.SP2,
-    HybridizationType.SP3,
-    HybridizationType.SP3D,
-    HybridizationType.SP3D2,
-)
-_BOND_TYPES = _ints(BondType.SINGLE, BondType.DOUBLE, BondType.TRIPLE, BondType.AROMATIC)
-_STEREO = _ints(
-    BondStereo.STEREONONE,
-    BondStereo.STEREOANY,
-    BondStereo.STEREOZ,
-    BondStereo.STEREOE,
-    BondStereo.STEREOCIS,
-    BondStereo.STEREOTRANS,
-)
-_CHIRAL_TAGS = _ints(
-    ChiralType.CHI_UNSPECIFIED,
-    ChiralType.CHI_TETRAHEDRAL_CW,
-    ChiralType.CHI_TETRAHEDRAL_CCW,
-    ChiralType.CHI_OTHER,
-)
-# DGL-LifeSci's CanonicalAtomFeaturizer element list, in its order
-_CANONICAL_ELEMENTS = (
-    "C N O S F Si P Cl Br Mg Na Ca Fe As Al I B V K Tl Yb Sb Sn Ag Pd Co Se Ti Zn H Li Ge "
-    "Cu Au Ni Cd In Mn Zr Cr Pt Hg Pb"
-).split()
-_ORGANIC_ELEMENTS = "H B C N O F Si P S Cl Br I".split()
-
-
-def _atomic_numbers(symbols: Sequence[str]) -> tuple[int, ...]:
-    table = Chem.GetPeriodicTable()
-    return tuple(table.GetAtomicNumber(s) for s in symbols)
-
-
-@dataclass(frozen=True)
-class AtomFeaturizer:
-    """Atom features: a tuple of :class:`OneHot` / :class:`Scaled` over ``ATOM_PROPS``."""
-
-    features: tuple[Feature, ...]
-
-    @property
-    def width(self) -> int:
-        return sum(f.width for f in self.features)
-
-    @classmethod
-    def default(cls, elements: Sequence[int] = tuple(range(1, 101))) -> AtomFeaturizer:
-        """Element, degree, formal charge, chirality, total H, hybridization (each
-        one-hot with an unknown bucket), aromatic, in ring, mass / 100 (135 columns)."""
-        return cls(
-            (
-                OneHot("atomic_num", tuple(elements)),
-                OneHot("degree", tuple(range(6))),
-                OneHot("formal_charge", (-2, -1, 0, 1, 2)),
-                OneHot("chiral_tag", _CHIRAL_TAGS),
-                OneHot("total_hs", tuple(range(5))),
-                OneHot("hybridization", _HYBRIDIZATIONS),
-                Scaled("aromatic"),
-                Scaled("in_ring"),
-                Scaled("mass", 0.01),
-            )
-        )
-
-    @classmethod
-    def organic(cls) -> AtomFeaturizer:
-        """:meth:`default` over the organic subset H B C N O F Si P S Cl Br I (47 columns)."""
-        return cls.default(_atomic_numbers(_ORGANIC_ELEMENTS))
-
-    @classmethod
-    def canonical(cls) -> AtomFeaturizer:
-        """DGL-LifeSci's ``CanonicalAtomFeaturizer`` (74 columns, no unknown buckets)."""
-        return cls(
-            (
-                OneHot("atomic_num", _atomic_numbers(_CANONICAL_ELEMENTS), unknown=False),
-                OneHot("degree", tuple(range(11)), unknown=False),
-                OneHot("implicit_valence", tuple(range(7)), unknown=False),
-                Scaled("formal_charge"),
-                Scaled("radical_electrons"),
-                OneHot("hybridization", _HYBRIDIZATIONS[1:], unknown=False),
-                Scaled("aromatic"),
-                OneHot("total_hs", tuple(range(5)), unknown=False),
-            )
-        )
-
-    @classmethod
-    def pretrain(cls) -> AtomFeaturizer:
-        """Hu et al. (2020) pretrained GINs: atomic number 1-118 (+ unknown) and chiral
-        tag (4), as DGL-LifeSci's ``PretrainAtomFeaturizer`` indexes them (123 columns)."""
-        return cls(
-            (
-                OneHot("atomic_num", tuple(range(1, 119))),
-                OneHot("chiral_tag", _CHIRAL_TAGS, unknown=False),
-            )
-        )
-
-
-@dataclass(frozen=True)
-class BondFeaturizer:
-    """Bond features: a tuple of :class:`OneHot` / :class:`Scaled` over ``BOND_PROPS``."""
-
-    features: tuple[Feature, ...]
-
-    @property
-    def width(self) -> int:
-        return sum(f.width for f in self.features)
-
-    @classmethod
-    def default(cls) -> BondFeaturizer:
-        """Bond type, conjugated, in ring, stereo (14 columns)."""
-        return cls(
-            (
-                OneHot("bond_type", _BOND_TYPES),
-                Scaled("conjugated"),
-                Scaled("in_ring"),
-                OneHot("stereo", _STEREO),
-            )
-        )
-
-    @classmethod
-    def canonical(cls) -> BondFeaturizer:
-        """DGL-LifeSci's ``CanonicalBondFeaturizer`` (12 columns)."""
-        return cls(
-            (
-                OneHot("bond_type", _BOND_TYPES, unknown=False),
-                Scaled("conjugated"),
-                Scaled("in_ring"),
-                OneHot("stereo", _STEREO, unknown=False),
-            )
-        )
-
-    @classmethod
-    def pretrain(cls) -> BondFeaturizer:
-        """Hu et al. (2020): bond type (4) and direction NONE/ENDUPRIGHT/ENDDOWNRIGHT (3)."""
-        directions = _ints(BondDir.NONE, BondDir.ENDUPRIGHT, BondDir.ENDDOWNRIGHT)
-        return cls(
-            (
-                OneHot("bond_type", _BOND_TYPES, unknown=False),
-                OneHot("direction", directions, unknown=False),
-            )
-        )
-
-
 @dataclass(frozen=True)
 class MoleculeFeaturizer(GraphFeaturizer):
     """SMILES or RDKit Mol → atom graph.
@@ -288,6 +135,11 @@ class MoleculeFeaturizer(GraphFeaturizer):
     @property
     def edge_dim(self) -> int:
         return self.bonds.width
+
+    @property
+    def node_vector_dim(self) -> int:
+        """0: atom graphs carry no node vectors."""
+        return 0
 
     @property
     def has_coordinates(self) -> bool:
@@ -344,14 +196,14 @@ class MoleculeFeaturizer(GraphFeaturizer):
         return with_h if self.explicit_hydrogens else Chem.RemoveHs(with_h)
 
     def encode(
-        self, items: Sequence[str | Chem.Mol]
-    ) -> tuple[dict[str, np.ndarray], list[FeaturizationError | None]]:
+        self, items: Iterable[str | Chem.Mol]
+    ) -> tuple[GraphArrays, list[FeaturizationError | None]]:
         """Featurize many inputs at once.
 
         Returns
         -------
         arrays
-            Packed arrays of the inputs that succeeded (see :class:`PackedGraphs`).
+            Packed arrays of the inputs that succeeded (``pos`` with ``conformer``).
         errors
             One entry per input: None, or the error that input raised.
         """
@@ -361,6 +213,42 @@ class MoleculeFeaturizer(GraphFeaturizer):
         fetched_bond = ["begin", "end", *dict.fromkeys([*bond_props, "in_ring"])]
         atom_columns = _Columns(fetched_atom, ATOM_GETTERS)
         bond_columns = _Columns(fetched_bond, _BOND_AND_END_GETTERS)
+        node_counts, bond_counts, positions, errors = self._read(items, atom_columns, bond_columns)
+        bonds_raw = dict(zip(fetched_bond, bond_columns.matrix().T, strict=True))
+        bond_ends = np.stack([bonds_raw["begin"], bonds_raw["end"]], axis=1).astype(np.int64)
+        atoms_raw = dict(zip(fetched_atom, atom_columns.matrix().T, strict=True))
+        num_atoms = sum(node_counts)
+        offsets = np.cumsum(node_counts) - np.array(node_counts, dtype=np.int64)
+        global_ends = bond_ends + np.repeat(offsets, bond_counts).astype(np.int64)[:, None]
+        atoms_raw["degree"] = np.bincount(global_ends.ravel(), minlength=num_atoms)
+        ring_ends = global_ends[bonds_raw["in_ring"] > 0].ravel()
+        atoms_raw["in_ring"] = np.bincount(ring_ends, minlength=num_atoms) > 0
+        atom_matrix = np.column_stack([atoms_raw[p] for p in atom_props]).astype(np.float64)
+        bond_matrix = np.column_stack([bonds_raw[p] for p in bond_props]).reshape(
+            -1, len(bond_props)
+        )
+        pos = None
+        if self.conformer:
+            pos = np.concatenate(positions or [np.zeros((0, 3))]).astype(np.float32)
+        arrays = GraphArrays(
+            x=self._atom_encoder(atom_matrix.reshape(num_atoms, len(atom_props))),
+            src=bond_ends.reshape(-1),
+            dst=bond_ends[:, ::-1].reshape(-1),
+            edge_attr=np.repeat(self._bond_encoder(bond_matrix), 2, axis=0),
+            node_counts=np.array(node_counts, dtype=np.int64),
+            edge_counts=2 * np.array(bond_counts, dtype=np.int64),
+            pos=pos,
+        )
+        return arrays, errors
+
+    def _read(
+        self, items: Iterable[str | Chem.Mol], atom_columns: _Columns, bond_columns: _Columns
+    ) -> tuple[list[int], list[int], list[np.ndarray], list[FeaturizationError | None]]:
+        """Parse each input and add its atoms' and bonds' raw properties to the columns.
+
+        Returns the atom and bond counts and conformer coordinates of the molecules that
+        parsed, and one entry per input: None or its error.
+        """
         node_counts: list[int] = []
         bond_counts: list[int] = []
         positions: list[np.ndarray] = []
@@ -381,30 +269,7 @@ class MoleculeFeaturizer(GraphFeaturizer):
                 if self.conformer:
                     positions.append(mol.GetConformer().GetPositions())
                 errors.append(None)
-        bonds_raw = dict(zip(fetched_bond, bond_columns.matrix().T, strict=True))
-        bond_ends = np.stack([bonds_raw["begin"], bonds_raw["end"]], axis=1).astype(np.int64)
-        atoms_raw = dict(zip(fetched_atom, atom_columns.matrix().T, strict=True))
-        num_atoms = sum(node_counts)
-        offsets = np.cumsum(node_counts) - np.array(node_counts, dtype=np.int64)
-        global_ends = bond_ends + np.repeat(offsets, bond_counts).astype(np.int64)[:, None]
-        atoms_raw["degree"] = np.bincount(global_ends.ravel(), minlength=num_atoms)
-        ring_ends = global_ends[bonds_raw["in_ring"] > 0].ravel()
-        atoms_raw["in_ring"] = np.bincount(ring_ends, minlength=num_atoms) > 0
-        atom_matrix = np.column_stack([atoms_raw[p] for p in atom_props]).astype(np.float64)
-        bond_matrix = np.column_stack([bonds_raw[p] for p in bond_props]).reshape(
-            -1, len(bond_props)
-        )
-        arrays = {
-            "x": self._atom_encoder(atom_matrix.reshape(num_atoms, len(atom_props))),
-            "src": bond_ends.reshape(-1),
-            "dst": bond_ends[:, ::-1].reshape(-1),
-            "edge_attr": np.repeat(self._bond_encoder(bond_matrix), 2, axis=0),
-            "node_counts": np.array(node_counts, dtype=np.int64),
-            "edge_counts": 2 * np.array(bond_counts, dtype=np.int64),
-        }
-        if self.conformer:
-            arrays["pos"] = np.concatenate(positions or [np.zeros((0, 3))]).astype(np.float32)
-        return arrays, errors
+        return node_counts, bond_counts, positions, errors
 
     # recipe ----------------------------------------------------------------------------
 

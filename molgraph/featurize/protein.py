@@ -1,431 +1,52 @@
-"""Protein structures (PDB / mmCIF, optionally gzipped) → residue graphs.
+"""Protein structures → residue graphs: :class:`ProteinFeaturizer`.
 
-One node per kept amino-acid residue, in file order; its position is the CA atom (Å).
-:func:`read_structure` makes every parsing choice explicit and records what it skipped or
-mapped in :attr:`Residues.notes`; :class:`ProteinFeaturizer` turns :class:`Residues` into
-arrays for :class:`~molgraph.packed.PackedGraphs`, vectorised with numpy over residues and
-edges (no Python runs per residue in the feature math).
-
-Parsing policies
-----------------
-- Model: index ``model`` (0 = first; NMR ensembles hold several).
-- Alternate locations: the most occupied one. Biopython's ``DisorderedAtom`` selects the
-  altloc of highest occupancy as it reads (ties: the first listed); residues present
-  with different names under different altlocs (``DisorderedResidue``) are resolved here
-  the same way, by the occupancy of their CA.
-- Insertion codes: kept; ``100`` and ``100A`` are two residues (two nodes).
-- Waters and ligands are dropped. A hetero residue is a ligand unless it is a modified
-  amino acid: mapped to its parent through the file's MODRES records (PDB) or
-  ``_pdbx_struct_mod_residue`` (mmCIF), else through :data:`MODIFIED_RESIDUES`; an
-  unmapped hetero residue with backbone atoms (N, CA, C) peptide-bonded to its chain is a
-  non-canonical amino acid, kept with type unknown (``X``).
-- DNA/RNA residues are skipped (a chain of them with a note); a file without any
-  amino-acid residue raises :class:`~molgraph.errors.StructureError`.
-- Missing backbone atoms: a residue without CA is dropped (note); a missing N, C or O is
-  NaN in :attr:`Residues.backbone`, and the features that need it are masked (zero).
-- CA-only models work: dihedrals are masked, residue frames (N, CA, C) are missing, so
-  frame-based edge features are zero; CA-CA features (distances, the previous / next CA
-  directions) remain. Frames are not rebuilt from consecutive CAs: one column would then
-  mean two different things.
+One node per kept amino-acid residue, in file order (see
+:func:`~molgraph.featurize.structure.read_structure` for what is kept); its position is
+the CA atom (Å). Features are vectorised with numpy over residues and edges (no Python
+runs per residue in the feature math); where each feature lives is declared once, by
+:class:`~molgraph.featurize.layout.ProteinLayout`.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from molgraph.errors import FeaturizationError, StructureError
+from molgraph.arrays import GraphArrays
+from molgraph.errors import FeaturizationError
 from molgraph.featurize.base import GraphFeaturizer
-from molgraph.geometry import rbf
+from molgraph.featurize.layout import SEQUENCE_BUCKETS, ProteinLayout
+from molgraph.featurize.residues import (
+    CA_STEP_MAX,
+    PEPTIDE_BOND_MAX,
+    RESIDUE_TYPES,
+    residue_type_indices,
+)
+from molgraph.featurize.structure import Residues, read_structure
+from molgraph.geometry import (
+    dihedrals,
+    local_frames,
+    neighbour_pairs,
+    norms,
+    rbf,
+    rotation_quaternions,
+    unit_vectors,
+    virtual_cb_directions,
+)
 
-#: The 20 standard amino acids in one-letter code; index 20 is "unknown".
-RESIDUE_TYPES = "ACDEFGHIKLMNPQRSTVWY"
-_THREE = "ALA CYS ASP GLU PHE GLY HIS ILE LYS LEU MET ASN PRO GLN ARG SER THR VAL TRP TYR"
-THREE_TO_ONE = dict(zip(_THREE.split(), RESIDUE_TYPES, strict=True))
-#: Modified amino acids → parent, used where the file has no MODRES record for them.
-MODIFIED_RESIDUES = {
-    "MSE": "MET",  # selenomethionine
-    "SEP": "SER",  # phosphoserine
-    "TPO": "THR",  # phosphothreonine
-    "PTR": "TYR",  # phosphotyrosine
-    "HYP": "PRO",  # hydroxyproline
-    "MLY": "LYS",  # N-dimethyl-lysine
-    "M3L": "LYS",  # N-trimethyl-lysine
-    "KCX": "LYS",  # carboxylated lysine
-    "LLP": "LYS",  # lysine-pyridoxal phosphate
-    "ALY": "LYS",  # acetyl-lysine
-    "CSO": "CYS",  # S-hydroxycysteine
-    "CSD": "CYS",  # cysteine sulfinic acid
-    "OCS": "CYS",  # cysteine sulfonic acid
-    "CME": "CYS",  # S,S-(2-hydroxyethyl)thiocysteine
-    "SEC": "CYS",  # selenocysteine
-    "PYL": "LYS",  # pyrrolysine
-    "PCA": "GLU",  # pyroglutamic acid
-    "FME": "MET",  # N-formylmethionine
-    "CGU": "GLU",  # gamma-carboxyglutamic acid
-    "HIC": "HIS",  # 4-methylhistidine
-}
-_UNKNOWN_AMINO_ACIDS = frozenset({"UNK"})
-_NUCLEOTIDES = frozenset("A C G U I T N DA DC DG DT DI DU DN".split())
-_WATERS = frozenset({"HOH", "WAT", "DOD", "H2O"})
-_BACKBONE = ("N", "CA", "C", "O")
-_PEPTIDE_BOND_MAX = 2.0  # Å; C(i)-N(i+1) is 1.33 Å, so a longer one is a chain break
-_CA_STEP_MAX = 4.2  # Å; CA(i)-CA(i+1) is 3.8 Å (trans) or 2.9 Å (cis)
-_SEQUENCE_BUCKETS = 32  # separations clipped to [-32, 32]: 65 one-hot columns
+# RESIDUE_TYPES, Residues and read_structure live in residues.py and structure.py, the
+# layout in layout.py; they are re-exported here for ``from molgraph.featurize.protein``
+__all__ = ["EDGE_RULES", "RESIDUE_TYPES", "ProteinFeaturizer", "Residues", "read_structure"]
+
 EdgeRule = Literal["knn", "radius", "sequence"]
 EDGE_RULES: tuple[str, ...] = ("knn", "radius", "sequence")
-
-
-@dataclass(frozen=True, eq=False)
-class Residues:
-    """The kept residues of one structure, one row per residue in file order.
-
-    Shapes
-    ------
-    chain_ids, numbers, insertion_codes, names, bfactors: ``[R]``; backbone: ``[R, 4, 3]``
-    float64 coordinates (Å) of N, CA, C, O with NaN where an atom is missing;
-    ``len(sequence) == R``.
-    """
-
-    source: str
-    chain_ids: np.ndarray
-    numbers: np.ndarray
-    insertion_codes: np.ndarray
-    names: np.ndarray
-    sequence: str
-    backbone: np.ndarray
-    bfactors: np.ndarray
-    notes: tuple[str, ...] = ()
-
-    def __len__(self) -> int:
-        return len(self.sequence)
-
-    @property
-    def ca(self) -> np.ndarray:
-        """CA coordinates ``[R, 3]`` (never NaN: residues without CA are not kept)."""
-        return self.backbone[:, 1]
-
-
 Item = str | Path | tuple[str | Path, str | Sequence[str] | None] | Residues
-
-
-# --- parsing ------------------------------------------------------------------------------
-
-
-def _format(path: Path) -> Literal["pdb", "cif"]:
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes.pop()
-    kind = {".pdb": "pdb", ".ent": "pdb", ".cif": "cif", ".mmcif": "cif"}.get(
-        suffixes[-1] if suffixes else ""
-    )
-    if kind is None:
-        raise StructureError(
-            str(path), "unknown file type: expected .pdb, .ent, .cif or .mmcif (optionally .gz)"
-        )
-    return kind  # type: ignore[return-value]
-
-
-def _parse(path: Path) -> tuple[Any, dict[str, str]]:
-    """Biopython structure and the file's modified-residue map (name → parent)."""
-    from Bio.PDB import MMCIFParser, PDBParser
-    from Bio.PDB.MMCIF2Dict import MMCIF2Dict
-
-    kind, source = _format(path), str(path)
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    try:
-        with opener(path, "rt") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
-        raise StructureError(source, f"cannot be read: {exc}") from None
-    try:
-        if kind == "pdb":
-            structure = PDBParser(QUIET=True).get_structure(path.name, io.StringIO(text))
-            # MODRES: columns 13-15 modified name, 25-27 standard parent (PDB format v3.3)
-            modres = {
-                line[12:15].strip(): line[24:27].strip()
-                for line in text.splitlines()
-                if line.startswith("MODRES")
-            }
-        else:
-            parser = MMCIFParser(QUIET=True)
-            structure = parser.get_structure(path.name, io.StringIO(text))
-            table = getattr(parser, "_mmcif_dict", None) or MMCIF2Dict(io.StringIO(text))
-            names = table.get("_pdbx_struct_mod_residue.label_comp_id", [])
-            parents = table.get("_pdbx_struct_mod_residue.parent_comp_id", [])
-            modres = dict(zip(names, parents, strict=False))
-    except Exception as exc:  # Biopython raises several unrelated types on bad files
-        raise StructureError(source, f"Biopython could not parse it: {exc}") from None
-    return structure, modres
-
-
-def _most_occupied(residue: Any) -> Any:
-    """A point mutation (one residue id, several names by altloc): the one whose CA is
-    most occupied (ties: the first listed)."""
-    if residue.is_disordered() != 2:
-        return residue
-    children = list(residue.disordered_get_list())
-    occupancy = [c["CA"].get_occupancy() if "CA" in c else -1.0 for c in children]
-    return children[int(np.argmax(occupancy))]
-
-
-def _label(chain: str, residue: Any) -> str:
-    _, number, icode = residue.id
-    return f"{chain}{number}{icode.strip()}"
-
-
-def _bonded(a: Any, b: Any) -> bool:
-    """Residue ``a``'s C within peptide-bond length of residue ``b``'s N."""
-    if "C" not in a or "N" not in b:
-        return False
-    return float(np.linalg.norm(a["C"].coord - b["N"].coord)) <= _PEPTIDE_BOND_MAX
-
-
-def _summary(counter: Counter) -> str:
-    return ", ".join(f"{name} x{n}" for name, n in sorted(counter.items()))
-
-
-def read_structure(
-    path: str | Path, chains: str | Sequence[str] | None = None, model: int = 0
-) -> Residues:
-    """Read the amino-acid residues of one PDB or mmCIF file (``.gz`` too).
-
-    Parameters
-    ----------
-    path
-        ``.pdb``/``.ent``/``.cif``/``.mmcif``, optionally followed by ``.gz``.
-    chains
-        One chain id, several, or None for every chain with amino acids (author chain
-        ids, as Biopython reads them from both formats).
-    model
-        Model index, 0 = the first (NMR ensembles, multi-model predictions).
-
-    Raises
-    ------
-    StructureError
-        Unreadable file, unknown chain or model, or no amino-acid residue; names the file.
-    """
-    source = str(path)
-    structure, modres = _parse(Path(path))
-    models = list(structure)
-    if not 0 <= model < len(models):
-        raise StructureError(source, f"model {model} not in the file ({len(models)} models)")
-    chosen = models[model]
-    present = [c.id for c in chosen]
-    wanted = None if chains is None else ((chains,) if isinstance(chains, str) else chains)
-    for chain_id in wanted or ():
-        if chain_id not in present:
-            raise StructureError(
-                source, f"chain {chain_id!r} not in the file (chains: {', '.join(present)})"
-            )
-    rows: list[tuple[str, Any, str, str]] = []  # chain, residue, name, one-letter code
-    waters, ligands, mapped, noncanonical = Counter(), Counter(), Counter(), Counter()
-    notes: list[str] = []
-    no_ca: list[str] = []
-    for chain in chosen:
-        if wanted is not None and chain.id not in wanted:
-            continue
-        candidates: list[tuple[Any, str, str, bool]] = []
-        nucleotides = 0
-        for residue in map(_most_occupied, chain):
-            name = residue.get_resname().strip()
-            hetero = residue.id[0].strip() != ""
-            if residue.id[0] == "W" or name in _WATERS:
-                waters[name] += 1
-                continue
-            parent = (
-                name if name in THREE_TO_ONE else modres.get(name) or MODIFIED_RESIDUES.get(name)
-            )
-            if parent in THREE_TO_ONE:
-                if parent != name:
-                    mapped[f"{name}->{parent}"] += 1
-                candidates.append((residue, parent, THREE_TO_ONE[parent], False))
-            elif name in _NUCLEOTIDES or parent in _NUCLEOTIDES:
-                nucleotides += 1
-            elif name in _UNKNOWN_AMINO_ACIDS or all(a in residue for a in ("N", "CA", "C")):
-                # unknown or non-canonical amino acid; a hetero one only if in the chain
-                candidates.append((residue, name, "X", hetero and name not in _UNKNOWN_AMINO_ACIDS))
-            else:
-                ligands[name] += 1
-        kept_here = 0
-        for i, (residue, name, letter, needs_link) in enumerate(candidates):
-            if needs_link:
-                before = i > 0 and _bonded(candidates[i - 1][0], residue)
-                after = i + 1 < len(candidates) and _bonded(residue, candidates[i + 1][0])
-                if not (before or after):
-                    ligands[name] += 1
-                    continue
-                noncanonical[name] += 1
-            if "CA" not in residue:
-                no_ca.append(f"{_label(chain.id, residue)} {name}")
-                continue
-            rows.append((chain.id, residue, name, letter))
-            kept_here += 1
-        if nucleotides:
-            what = "skipped" if not kept_here else "skipped in a chain with amino acids"
-            notes.append(f"chain {chain.id}: {nucleotides} nucleotide (DNA/RNA) residues {what}")
-    if waters:
-        notes.append(f"dropped waters: {_summary(waters)}")
-    if ligands:
-        notes.append(f"dropped ligands / other hetero residues: {_summary(ligands)}")
-    if mapped:
-        notes.append(f"modified residues mapped to their parent: {_summary(mapped)}")
-    if noncanonical:
-        notes.append(f"non-canonical amino acids kept as unknown (X): {_summary(noncanonical)}")
-    if no_ca:
-        notes.append(f"dropped residues without a CA atom: {', '.join(no_ca)}")
-    if not rows:
-        where = "" if wanted is None else f" in chain(s) {', '.join(wanted)}"
-        skipped = "".join(f"; {note}" for note in notes if "nucleotide" in note)
-        raise StructureError(source, f"no amino-acid residues{where} (model {model}){skipped}")
-    backbone = np.full((len(rows), 4, 3), np.nan)
-    missing: list[str] = []
-    for r, (chain_id, residue, name, _) in enumerate(rows):
-        absent = [atom for atom in _BACKBONE if atom not in residue]
-        for a, atom in enumerate(_BACKBONE):
-            if atom in residue:
-                backbone[r, a] = residue[atom].coord
-        if absent and len(absent) < 3:  # CA-only models are summarised below
-            missing.append(f"{_label(chain_id, residue)} {name} ({' '.join(absent)})")
-    ca_only = int(np.isnan(backbone[:, [0, 2, 3], 0]).all(axis=1).sum())
-    if ca_only:
-        notes.append(f"{ca_only} residues have CA only: dihedrals and frames masked")
-    if missing:
-        notes.append(f"missing backbone atoms set to NaN: {', '.join(missing)}")
-    return Residues(
-        source=source,
-        chain_ids=np.array([row[0] for row in rows], dtype=str),
-        numbers=np.array([row[1].id[1] for row in rows], dtype=np.int64),
-        insertion_codes=np.array([row[1].id[2].strip() for row in rows], dtype=str),
-        names=np.array([row[2] for row in rows], dtype=str),
-        sequence="".join(row[3] for row in rows),
-        backbone=backbone,
-        bfactors=np.array([row[1]["CA"].get_bfactor() for row in rows], dtype=np.float64),
-        notes=tuple(notes),
-    )
-
-
-# --- geometry (numpy, float64; NaN in → NaN out, masked by the callers) -------------------
-
-
-def _norm(v: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.einsum("...i,...i->...", v, v))
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    """Unit vectors; zero (not NaN) for zero or NaN input."""
-    n = _norm(v)[..., None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = v / n
-    return np.where(np.isfinite(out) & (n > 1e-8), out, 0.0)
-
-
-def _dihedral(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray) -> np.ndarray:
-    r"""(sin, cos) ``[n, 2]`` of the dihedral p0-p1-p2-p3 (IUPAC sign, as Biopython's
-    ``calc_dihedral``), NaN where undefined.
-
-    .. math::
-        \tan\theta = \frac{\lVert b_2 \rVert\, b_1 \cdot (b_2 \times b_3)}
-        {(b_1 \times b_2) \cdot (b_2 \times b_3)}, \quad b_k = p_k - p_{k-1}
-    """
-    b1, b2, b3 = p1 - p0, p2 - p1, p3 - p2
-    n2 = np.cross(b2, b3)
-    y = _norm(b2) * np.einsum("ij,ij->i", b1, n2)
-    x = np.einsum("ij,ij->i", np.cross(b1, b2), n2)
-    r = np.hypot(x, y)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where((r > 1e-12)[:, None], np.stack([y / r, x / r], 1), np.nan)
-
-
-def _frames(backbone: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Residue frames ``[R, 3, 3]`` (columns e1, e2, e3) and their validity ``[R]``.
-
-    Gram-Schmidt on the backbone: e1 = unit(C - CA), e2 = the part of N - CA orthogonal
-    to e1, normalised; e3 = e1 x e2 (right-handed, so frames rotate with the input).
-    """
-    n, ca, c = backbone[:, 0], backbone[:, 1], backbone[:, 2]
-    e1 = _unit(c - ca)
-    u = n - ca
-    e2 = _unit(u - np.einsum("ij,ij->i", u, e1)[:, None] * e1)
-    e3 = np.cross(e1, e2)
-    valid = (_norm(e1) > 0.5) & (_norm(e2) > 0.5)
-    frames = np.stack([e1, e2, e3], axis=-1)
-    return np.where(valid[:, None, None], frames, 0.0), valid
-
-
-def _quaternions(rot: np.ndarray) -> np.ndarray:
-    """Unit quaternions (w, x, y, z) ``[n, 4]`` of rotation matrices ``[n, 3, 3]``, w >= 0.
-
-    Shepperd's method: of the four proportional forms, the one with the largest pivot is
-    used, so no division is ill-conditioned.
-    """
-    r = rot
-    t = r[:, 0, 0] + r[:, 1, 1] + r[:, 2, 2]
-    candidates = np.stack(
-        [
-            [1 + t, r[:, 2, 1] - r[:, 1, 2], r[:, 0, 2] - r[:, 2, 0], r[:, 1, 0] - r[:, 0, 1]],
-            [
-                r[:, 2, 1] - r[:, 1, 2],
-                1 + r[:, 0, 0] - r[:, 1, 1] - r[:, 2, 2],
-                r[:, 0, 1] + r[:, 1, 0],
-                r[:, 0, 2] + r[:, 2, 0],
-            ],
-            [
-                r[:, 0, 2] - r[:, 2, 0],
-                r[:, 0, 1] + r[:, 1, 0],
-                1 - r[:, 0, 0] + r[:, 1, 1] - r[:, 2, 2],
-                r[:, 1, 2] + r[:, 2, 1],
-            ],
-            [
-                r[:, 1, 0] - r[:, 0, 1],
-                r[:, 0, 2] + r[:, 2, 0],
-                r[:, 1, 2] + r[:, 2, 1],
-                1 - r[:, 0, 0] - r[:, 1, 1] + r[:, 2, 2],
-            ],
-        ]
-    ).transpose(2, 0, 1)  # [n, candidate, 4]
-    pivot = np.argmax(np.stack([1 + t, *(candidates[:, k, k] for k in (1, 2, 3))], 1), 1)
-    q = _unit(candidates[np.arange(len(r)), pivot])
-    return np.where(q[:, :1] < 0, -q, q)
-
-
-def _pairs_within(ca: np.ndarray, k: int | None, radius: float | None, block: int = 512):
-    """Edges ``(src, dst)`` to every node from its ``k`` nearest other nodes, or from all
-    other nodes within ``radius`` Å; distance rows are computed ``block`` at a time, so
-    memory stays ``O(block * R)`` (3WIP: 2023 residues, 8 MB per block)."""
-    n = len(ca)
-    src, dst = [], []
-    centred = ca - ca.mean(axis=0)  # |a|^2 + |b|^2 - 2ab loses least precision near 0
-    squared = np.einsum("ij,ij->i", centred, centred)
-    for start in range(0, n, block):
-        rows = np.arange(start, min(start + block, n))
-        d2 = squared[rows, None] + squared[None, :] - 2.0 * centred[rows] @ centred.T
-        d2[np.arange(len(rows)), rows] = np.inf  # no self-loops
-        if k is not None:
-            kk = min(k, n - 1)
-            if kk <= 0:
-                continue
-            nearest = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
-            src.append(nearest.ravel())
-            dst.append(np.repeat(rows, kk))
-        else:
-            local, neighbour = np.nonzero(d2 <= radius * radius)
-            src.append(neighbour)
-            dst.append(rows[local])
-    if not src:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(src).astype(np.int64), np.concatenate(dst).astype(np.int64)
-
-
-# --- the featurizer -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -433,24 +54,9 @@ class ProteinFeaturizer(GraphFeaturizer):
     """PDB / mmCIF structures → residue graphs (nodes at CA, edges by proximity and
     sequence), invariant scalar features plus rotating node vectors.
 
-    Node features ``x`` (:attr:`node_dim` columns)
-        0-20 residue type one-hot (20 + unknown, :attr:`residue_type_columns`);
-        21-26 sin, cos of φ, ψ, ω (zero where masked); 27-29 masks of φ, ψ, ω (1 where
-        defined); 30 CA B-factor / 100 (pLDDT / 100 for predicted models) if
-        ``bfactor``. φ_i = C(i-1) N CA C, ψ_i = N CA C N(i+1), ω_i = CA C N(i+1) CA(i+1);
-        an angle needs all its atoms and a peptide bond (same chain, C-N <= 2 Å).
-    Node vectors ``vec`` ``[R, 3, 3]``
-        Unit vectors to the previous and the next CA (zero at chain ends and breaks,
-        CA-CA > 4.2 Å), and to the ideal virtual Cβ (GVP / ProteinMPNN geometry; zero
-        without N or C).
-    Edge features ``e`` for an edge ``src → dst`` (:attr:`edge_dim` columns)
-        ``rbf_bins`` Gaussian RBF of the CA-CA distance on [0, ``rbf_max``] Å; 65 one-hot
-        of the signed sequence separation ``dst - src`` (position within the chain among
-        kept residues, so insertion codes count as residues) clipped to [-32, 32], all
-        zero between chains; 1 same-chain flag; 3 direction of ``dst``'s CA in ``src``'s
-        frame; 4 quaternion (w >= 0) of the rotation from ``src``'s frame to ``dst``'s;
-        one column per rule in ``edges`` (which rules produced the edge). Frame features
-        are zero where a frame is missing (residues without N or C).
+    The features, and the columns they take, are :class:`ProteinLayout`'s
+    (:attr:`layout`): ``x`` has :attr:`node_dim` columns, ``edge_attr`` :attr:`edge_dim`,
+    the node vectors :attr:`node_vector_dim` channels.
 
     Parameters
     ----------
@@ -460,6 +66,8 @@ class ProteinFeaturizer(GraphFeaturizer):
         Any of ``"knn"`` (the ``k`` nearest CAs of each residue), ``"radius"`` (CAs within
         ``radius`` Å) and ``"sequence"`` (same chain, up to ``sequence_window`` positions
         apart); their union, each edge once.
+    rbf_bins, rbf_max
+        Gaussian RBF of CA-CA distances: ``rbf_bins`` centres on [0, ``rbf_max``] Å.
     bfactor
         Add the CA B-factor / 100 as a node feature.
     """
@@ -488,17 +96,22 @@ class ProteinFeaturizer(GraphFeaturizer):
         if self.k < 1 or self.radius <= 0 or self.sequence_window < 1 or self.model < 0:
             raise ValueError("k, radius and sequence_window must be positive, model >= 0")
 
+    @cached_property
+    def layout(self) -> ProteinLayout:
+        """The column blocks of this featurizer's node and edge features."""
+        return ProteinLayout.of(self.rbf_bins, len(self.edges), self.bfactor)
+
     @property
     def node_dim(self) -> int:
-        return len(RESIDUE_TYPES) + 1 + 9 + int(self.bfactor)
+        return self.layout.node.width
 
     @property
     def edge_dim(self) -> int:
-        return self.rbf_bins + 2 * _SEQUENCE_BUCKETS + 1 + 1 + 3 + 4 + len(self.edges)
+        return self.layout.edge.width
 
     @property
     def node_vector_dim(self) -> int:
-        return 3
+        return len(self.layout.vectors)
 
     @property
     def has_coordinates(self) -> bool:
@@ -507,7 +120,7 @@ class ProteinFeaturizer(GraphFeaturizer):
     @property
     def residue_type_columns(self) -> slice:
         """The columns of ``x`` holding the 21-way residue-type one-hot."""
-        return slice(0, len(RESIDUE_TYPES) + 1)
+        return self.layout.node["residue_type"]
 
     # inputs -----------------------------------------------------------------------------
 
@@ -525,16 +138,89 @@ class ProteinFeaturizer(GraphFeaturizer):
 
     # features ---------------------------------------------------------------------------
 
-    def _residue_types(self, residues: Residues, sequence: str | None) -> np.ndarray:
+    def encode_residues(
+        self, residues: Residues, sequence: str | None = None, *, dtype: Any = np.float32
+    ) -> GraphArrays:
+        """One graph's arrays (with ``pos`` and ``node_vectors``), as :meth:`encode`
+        packs them.
+
+        ``sequence`` (one letter per residue) replaces the residue types, e.g. for the
+        variants of one structure; ``dtype`` is the float type of the features (computed in
+        float64 in any case).
+        """
         seq = residues.sequence if sequence is None else sequence
         if len(seq) != len(residues) or not seq.isascii():
             raise FeaturizationError(
                 residues.source,
                 f"sequence of length {len(seq)} does not match the {len(residues)} residues",
             )
-        table = np.full(256, len(RESIDUE_TYPES), dtype=np.int64)
-        table[np.frombuffer(RESIDUE_TYPES.encode(), np.uint8)] = np.arange(len(RESIDUE_TYPES))
-        return table[np.frombuffer(seq.upper().encode(), np.uint8)]
+        _, chain = np.unique(residues.chain_ids, return_inverse=True)
+        x, vectors = self._node_features(residues, residue_type_indices(seq), chain)
+        src, dst, edge_attr = self._edge_features(residues, chain)
+        return GraphArrays(
+            x=x.astype(dtype),
+            src=src,
+            dst=dst,
+            edge_attr=edge_attr.astype(dtype),
+            node_counts=np.array([len(residues)], dtype=np.int64),
+            edge_counts=np.array([len(src)], dtype=np.int64),
+            pos=residues.ca.astype(dtype),
+            node_vectors=vectors.astype(dtype),
+        )
+
+    def _node_features(
+        self, residues: Residues, types: np.ndarray, chain: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Node features ``[R, node_dim]`` and node vectors ``[R, 3, 3]``, float64."""
+        n, ca, c = (residues.backbone[:, a] for a in range(3))
+        n_res, columns = len(residues), self.layout.node
+        same_next = chain[1:] == chain[:-1]
+        with np.errstate(invalid="ignore"):
+            peptide = same_next & (norms(n[1:] - c[:-1]) <= PEPTIDE_BOND_MAX)
+            ca_step = same_next & (norms(ca[1:] - ca[:-1]) <= CA_STEP_MAX)
+        angles, mask = _backbone_dihedrals(n, ca, c, peptide)
+        x = np.zeros((n_res, columns.width))
+        x[np.arange(n_res), columns["residue_type"].start + types] = 1.0
+        x[:, columns["dihedrals"]] = angles.reshape(n_res, 6)
+        x[:, columns["dihedral_mask"]] = mask
+        if self.bfactor:
+            x[:, columns["bfactor"]] = (residues.bfactors / 100.0)[:, None]
+        channel = {name: i for i, name in enumerate(self.layout.vectors)}
+        vectors = np.zeros((n_res, len(channel), 3))
+        vectors[1:, channel["previous_ca"]] = np.where(
+            ca_step[:, None], unit_vectors(ca[:-1] - ca[1:]), 0.0
+        )
+        vectors[:-1, channel["next_ca"]] = np.where(
+            ca_step[:, None], unit_vectors(ca[1:] - ca[:-1]), 0.0
+        )
+        vectors[:, channel["virtual_cb"]] = virtual_cb_directions(n, ca, c)
+        return x, vectors
+
+    def _edge_features(
+        self, residues: Residues, chain: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Edges ``src, dst`` ``[E]`` and their features ``[E, edge_dim]``, float64."""
+        n, ca, c = (residues.backbone[:, a] for a in range(3))
+        src, dst, rules = self._edges(ca, chain)
+        columns, num_edges = self.layout.edge, len(src)
+        frames, valid = local_frames(n, ca, c)
+        diff = ca[dst] - ca[src]
+        position = _positions(chain)
+        same = (chain[src] == chain[dst]).astype(np.float64)
+        offset = np.clip(position[dst] - position[src], -SEQUENCE_BUCKETS, SEQUENCE_BUCKETS)
+        e = np.zeros((num_edges, columns.width))
+        distance = torch.from_numpy(norms(diff))
+        e[:, columns["distance_rbf"]] = rbf(distance, 0.0, self.rbf_max, self.rbf_bins).numpy()
+        separation = columns["separation"].start + SEQUENCE_BUCKETS + offset
+        e[np.arange(num_edges), separation] = same
+        e[:, columns["same_chain"]] = same[:, None]
+        e[:, columns["direction"]] = np.einsum("eji,ej->ei", frames[src], unit_vectors(diff))
+        if num_edges:
+            both = (valid[src] & valid[dst])[:, None]
+            relative = np.einsum("eki,ekj->eij", frames[src], frames[dst])
+            e[:, columns["orientation"]] = np.where(both, rotation_quaternions(relative), 0.0)
+        e[:, columns["edge_rules"]] = rules
+        return src, dst, e
 
     def _edges(self, ca: np.ndarray, chain: np.ndarray) -> tuple[np.ndarray, ...]:
         """Union of the edge rules: src, dst (sorted by dst, then src), rule multi-hot."""
@@ -542,9 +228,9 @@ class ProteinFeaturizer(GraphFeaturizer):
         found: list[tuple[np.ndarray, np.ndarray]] = []
         for rule in self.edges:
             if rule == "knn":
-                found.append(_pairs_within(ca, self.k, None))
+                found.append(neighbour_pairs(ca, k=self.k))
             elif rule == "radius":
-                found.append(_pairs_within(ca, None, self.radius))
+                found.append(neighbour_pairs(ca, radius=self.radius))
             else:
                 found.append(_sequence_pairs(chain, self.sequence_window))
         keys = [d * n + s for s, d in found]
@@ -554,91 +240,19 @@ class ProteinFeaturizer(GraphFeaturizer):
             types[np.searchsorted(unique, key), r] = 1.0
         return unique % max(n, 1), unique // max(n, 1), types
 
-    def encode_residues(
-        self, residues: Residues, sequence: str | None = None, *, dtype: Any = np.float32
-    ) -> dict[str, np.ndarray]:
-        """One graph's arrays (``x``, ``src``, ``dst``, ``edge_attr``, ``node_counts``,
-        ``edge_counts``, ``pos``, ``node_vectors``), as :meth:`encode` packs them.
-
-        ``sequence`` (one letter per residue) replaces the residue types, e.g. for the
-        variants of one structure; ``dtype`` is the float type of the features (computed in
-        float64 in any case).
-        """
-        types = self._residue_types(residues, sequence)
-        bb = residues.backbone
-        n_res = len(residues)
-        n, ca, c = bb[:, 0], bb[:, 1], bb[:, 2]
-        _, chain = np.unique(residues.chain_ids, return_inverse=True)
-        same_next = chain[1:] == chain[:-1]
-        with np.errstate(invalid="ignore"):
-            peptide = same_next & (_norm(n[1:] - c[:-1]) <= _PEPTIDE_BOND_MAX)
-            ca_step = same_next & (_norm(ca[1:] - ca[:-1]) <= _CA_STEP_MAX)
-        # dihedrals: phi_i (i >= 1), psi_i and omega_i (i <= R - 2)
-        angles = np.full((n_res, 3, 2), np.nan)
-        angles[1:, 0] = _dihedral(c[:-1], n[1:], ca[1:], c[1:])
-        angles[:-1, 1] = _dihedral(n[:-1], ca[:-1], c[:-1], n[1:])
-        angles[:-1, 2] = _dihedral(ca[:-1], c[:-1], n[1:], ca[1:])
-        linked = np.zeros((n_res, 3), bool)
-        linked[1:, 0], linked[:-1, 1], linked[:-1, 2] = peptide, peptide, peptide
-        mask = linked & np.isfinite(angles).all(-1)
-        angles = np.where(mask[..., None], angles, 0.0)
-        x = np.zeros((n_res, self.node_dim))
-        x[np.arange(n_res), types] = 1.0
-        x[:, 21:27] = angles.reshape(n_res, 6)
-        x[:, 27:30] = mask
-        if self.bfactor:
-            x[:, 30] = residues.bfactors / 100.0
-        # node vectors: previous CA, next CA, virtual C-beta
-        vec = np.zeros((n_res, 3, 3))
-        vec[1:, 0] = np.where(ca_step[:, None], _unit(ca[:-1] - ca[1:]), 0.0)
-        vec[:-1, 1] = np.where(ca_step[:, None], _unit(ca[1:] - ca[:-1]), 0.0)
-        b_, c_ = ca - n, c - ca
-        a_ = np.cross(b_, c_)
-        vec[:, 2] = _unit(-0.58273431 * a_ + 0.56802827 * b_ - 0.54067466 * c_)
-        # edges
-        src, dst, rules = self._edges(ca, chain)
-        frames, valid = _frames(bb)
-        diff = ca[dst] - ca[src]
-        dist = _norm(diff)
-        position = _positions(chain)
-        same = (chain[src] == chain[dst]).astype(np.float64)
-        offset = np.clip(position[dst] - position[src], -_SEQUENCE_BUCKETS, _SEQUENCE_BUCKETS)
-        separation = np.zeros((len(src), 2 * _SEQUENCE_BUCKETS + 1))
-        separation[np.arange(len(src)), offset + _SEQUENCE_BUCKETS] = same
-        direction = np.einsum("eji,ej->ei", frames[src], _unit(diff))
-        both = (valid[src] & valid[dst])[:, None]
-        relative = np.einsum("eki,ekj->eij", frames[src], frames[dst])
-        quaternion = np.where(both, _quaternions(relative), 0.0) if len(src) else np.zeros((0, 4))
-        radial = rbf(torch.from_numpy(dist), 0.0, self.rbf_max, self.rbf_bins).numpy()
-        edge_attr = np.concatenate(
-            [radial, separation, same[:, None], direction, quaternion, rules], axis=1
-        )
-        return {
-            "x": x.astype(dtype),
-            "src": src,
-            "dst": dst,
-            "edge_attr": edge_attr.reshape(len(src), self.edge_dim).astype(dtype),
-            "node_counts": np.array([n_res], dtype=np.int64),
-            "edge_counts": np.array([len(src)], dtype=np.int64),
-            "pos": ca.astype(dtype),
-            "node_vectors": vec.astype(dtype),
-        }
-
     # batch interface --------------------------------------------------------------------
 
-    def encode(
-        self, items: Iterable[Item]
-    ) -> tuple[dict[str, np.ndarray], list[FeaturizationError | None]]:
+    def encode(self, items: Iterable[Item]) -> tuple[GraphArrays, list[FeaturizationError | None]]:
         """Featurize many inputs at once.
 
         Returns
         -------
         arrays
-            Packed arrays of the inputs that succeeded (see :class:`PackedGraphs`).
+            Packed arrays of the inputs that succeeded.
         errors
             One entry per input: None, or the error that input raised.
         """
-        graphs: list[dict[str, np.ndarray]] = []
+        graphs: list[GraphArrays] = []
         errors: list[FeaturizationError | None] = []
         for item in items:
             try:
@@ -648,21 +262,8 @@ class ProteinFeaturizer(GraphFeaturizer):
                 continue
             errors.append(None)
         if not graphs:
-            graphs.append(self._empty())
-        return {key: np.concatenate([g[key] for g in graphs]) for key in graphs[0]}, errors
-
-    def _empty(self) -> dict[str, np.ndarray]:
-        f, i = np.float32, np.int64
-        return {
-            "x": np.zeros((0, self.node_dim), f),
-            "src": np.zeros(0, i),
-            "dst": np.zeros(0, i),
-            "edge_attr": np.zeros((0, self.edge_dim), f),
-            "node_counts": np.zeros(0, i),
-            "edge_counts": np.zeros(0, i),
-            "pos": np.zeros((0, 3), f),
-            "node_vectors": np.zeros((0, 3, 3), f),
-        }
+            graphs.append(self.layout.empty())
+        return GraphArrays.concat(graphs), errors
 
     # recipe -----------------------------------------------------------------------------
 
@@ -699,6 +300,23 @@ class ProteinFeaturizer(GraphFeaturizer):
         )
 
 
+def _backbone_dihedrals(
+    n: np.ndarray, ca: np.ndarray, c: np.ndarray, peptide: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(sin, cos) of φ, ψ, ω ``[R, 3, 2]`` (zero where masked) and their masks ``[R, 3]``:
+    φ_i needs residue i - 1, ψ_i and ω_i residue i + 1, each peptide-bonded to i
+    (``peptide[i]``: i and i + 1 bonded), and every atom of the angle."""
+    n_res = len(ca)
+    angles = np.full((n_res, 3, 2), np.nan)
+    angles[1:, 0] = dihedrals(c[:-1], n[1:], ca[1:], c[1:])
+    angles[:-1, 1] = dihedrals(n[:-1], ca[:-1], c[:-1], n[1:])
+    angles[:-1, 2] = dihedrals(ca[:-1], c[:-1], n[1:], ca[1:])
+    linked = np.zeros((n_res, 3), bool)
+    linked[1:, 0], linked[:-1, 1], linked[:-1, 2] = peptide, peptide, peptide
+    mask = linked & np.isfinite(angles).all(-1)
+    return np.where(mask[..., None], angles, 0.0), mask
+
+
 def _positions(chain: np.ndarray) -> np.ndarray:
     """Position of each residue within its chain ``[R]`` (chains are contiguous)."""
     starts = np.flatnonzero(np.r_[True, chain[1:] != chain[:-1]])
@@ -708,8 +326,9 @@ def _positions(chain: np.ndarray) -> np.ndarray:
 def _sequence_pairs(chain: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Both directions of every pair of residues 1..``window`` apart in the same chain."""
     n = len(chain)
-    a = np.concatenate([np.arange(n - s) for s in range(1, min(window, n - 1) + 1)] or [[]])
-    s = np.concatenate([np.full(n - s, s) for s in range(1, min(window, n - 1) + 1)] or [[]])
+    steps = range(1, min(window, n - 1) + 1)
+    a = np.concatenate([np.arange(n - s) for s in steps] or [np.zeros(0, np.int64)])
+    s = np.concatenate([np.full(n - s, s) for s in steps] or [np.zeros(0)])
     a, b = a.astype(np.int64), (a + s).astype(np.int64)
     keep = chain[a] == chain[b]
     a, b = a[keep], b[keep]

@@ -229,7 +229,7 @@ def _gather_rows(module: L.LightningModule, rows: Tensor) -> Tensor:
     return torch.cat([part[:n] for part, n in zip(gathered, sizes, strict=True)]).to(rows.dtype)
 
 
-_OPTIONAL_INPUTS = ("pos", "node_vectors", "node_embeddings")  # fields a captured step may take
+_OPTIONAL_INPUTS = GraphBatch.node_field_names  # fields a captured step may take
 
 
 class _TensorForward(nn.Module):

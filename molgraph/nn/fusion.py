@@ -18,7 +18,7 @@ from esm.model.esm2 import ESM2
 from torch import Tensor, nn
 
 from molgraph.batch import GraphBatch
-from molgraph.featurize.protein import RESIDUE_TYPES
+from molgraph.featurize.residues import RESIDUE_TYPES
 from molgraph.nn.output import EncoderOutput
 from molgraph.nn.scatter import count, scatter_mean
 

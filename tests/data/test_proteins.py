@@ -22,7 +22,7 @@ from molgraph.data import (
 )
 from molgraph.data.mutations import ALPHABET, Mutation
 from molgraph.errors import ConfigError, FeaturizationError
-from molgraph.featurize.protein import RESIDUE_TYPES, ProteinFeaturizer
+from molgraph.featurize import RESIDUE_TYPES, ProteinFeaturizer
 from molgraph.packed import PackedGraphs, Padding
 
 # a small featurizer: the same code paths, fewer edges (fast on the shared CPU)

@@ -14,7 +14,7 @@ from helpers import random_rotation
 
 from molgraph.errors import FeaturizationError, StructureError
 from molgraph.featurize import ProteinFeaturizer, Residues, read_structure
-from molgraph.featurize.protein import RESIDUE_TYPES
+from molgraph.featurize.residues import RESIDUE_TYPES
 from molgraph.graphs import NODE_VECTORS
 
 # a tiny fragment: residue 2 has CA altlocs (A 0.40, B 0.60) and no O; residue 3 has no CA
@@ -67,6 +67,29 @@ def test_widths_match_the_declared_layout(gb1: Residues) -> None:
     assert ProteinFeaturizer().node_dim == 30
     assert ProteinFeaturizer().edge_dim == 16 + 65 + 1 + 3 + 4 + 2
     assert ProteinFeaturizer().residue_type_columns == slice(0, 21)
+
+
+def test_layout_blocks_are_the_documented_columns() -> None:
+    edges = ("knn", "radius", "sequence")
+    layout = ProteinFeaturizer(edges=edges, rbf_bins=8, bfactor=True).layout
+    assert {name: layout.node[name] for name, _ in layout.node.blocks} == {
+        "residue_type": slice(0, 21),
+        "dihedrals": slice(21, 27),
+        "dihedral_mask": slice(27, 30),
+        "bfactor": slice(30, 31),
+    }
+    assert {name: layout.edge[name] for name, _ in layout.edge.blocks} == {
+        "distance_rbf": slice(0, 8),
+        "separation": slice(8, 73),
+        "same_chain": slice(73, 74),
+        "direction": slice(74, 77),
+        "orientation": slice(77, 81),
+        "edge_rules": slice(81, 84),
+    }
+    assert layout.vectors == ("previous_ca", "next_ca", "virtual_cb")
+    assert ProteinFeaturizer().layout.node["bfactor"] == slice(30, 30)  # empty block
+    with pytest.raises(KeyError, match="no column block 'charge'"):
+        layout.node["charge"]
 
 
 def test_sequence_is_node_order_and_types_are_one_hot(gb1: Residues) -> None:
