@@ -19,11 +19,11 @@ from tqdm.auto import tqdm
 from molgraph.batch import GraphBatch
 from molgraph.bundles import is_bundle, open_bundle
 from molgraph.data.embeddings import Graphs, with_esm_embeddings
-from molgraph.data.featurization import Featurizer, featurize_all
+from molgraph.data.featurization import featurize_all
 from molgraph.data.inputs import VariantOptions, read_inputs
 from molgraph.errors import CheckpointError
 from molgraph.esm import ESMSettings
-from molgraph.featurize import ProteinFeaturizer
+from molgraph.featurize import Featurizer, ProteinFeaturizer
 from molgraph.io import write_table
 from molgraph.models.checkpoint import read_checkpoint
 from molgraph.models.module import PropertyModel

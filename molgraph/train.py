@@ -33,13 +33,12 @@ from molgraph import paths
 from molgraph.bundles.finetune import pretrained_encoder
 from molgraph.data.dataset import DataSource, GraphDataset
 from molgraph.data.embeddings import esm_embeddings, fill_esm_cache
-from molgraph.data.featurization import Featurizer
 from molgraph.data.loader import GraphDataModule
 from molgraph.data.scaffolds import ScaffoldSplit
 from molgraph.data.splits import Splitter
 from molgraph.errors import ConfigError
 from molgraph.esm import ESMSettings, LoadedESM
-from molgraph.featurize import ProteinFeaturizer
+from molgraph.featurize import Featurizer, ProteinFeaturizer
 from molgraph.fit import EpochTimer, fit_and_report
 from molgraph.models.heads import MLPHead
 from molgraph.models.module import PropertyModel

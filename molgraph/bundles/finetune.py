@@ -16,7 +16,7 @@ from torch import nn
 
 from molgraph.bundles.registry import open_bundle
 from molgraph.errors import ConfigError
-from molgraph.featurize import MoleculeFeaturizer, ProteinFeaturizer
+from molgraph.featurize import Featurizer
 from molgraph.models.recipe import ModuleSpec
 
 _INPUT_WIDTHS = ("in_node_dim", "in_edge_dim", "in_node_vector_dim")
@@ -42,7 +42,7 @@ def freeze(module: nn.Module) -> nn.Module:
 def pretrained_encoder(
     reference: str | Path,
     freeze_weights: bool,
-    featurizer: MoleculeFeaturizer | ProteinFeaturizer,
+    featurizer: Featurizer,
     inputs: dict[str, Any] | None = None,
 ) -> tuple[ModuleSpec, nn.Module, dict[str, Any]]:
     """The encoder of bundle ``reference`` for a training run.

@@ -1,7 +1,7 @@
 """Data sources, datasets, splits, batch loaders and prediction inputs."""
 
 from molgraph.data.dataset import DataSource, GraphDataset
-from molgraph.data.featurization import Featurizer, featurize_all, featurize_rows
+from molgraph.data.featurization import featurize_all, featurize_rows
 from molgraph.data.inputs import InputRows, VariantOptions, read_inputs
 from molgraph.data.loader import GraphDataModule, GraphLoader
 from molgraph.data.molecules import MoleculeCSV, load_molecule_csv
@@ -22,7 +22,6 @@ from molgraph.data.variants import VariantGraphs
 __all__ = [
     "ColumnSplit",
     "DataSource",
-    "Featurizer",
     "GraphDataModule",
     "GraphDataset",
     "GraphLoader",

@@ -16,9 +16,9 @@ from torch import Tensor
 from molgraph.batch import GraphBatch
 from molgraph.data.cache import FeaturizedRows
 from molgraph.data.embeddings import attach_embeddings
-from molgraph.data.featurization import Featurizer
 from molgraph.data.tables import LabelledSource
 from molgraph.data.variants import VariantGraphs
+from molgraph.featurize import Featurizer
 from molgraph.packed import PackedGraphs, Padding
 from molgraph.types import ItemName, TaskKind
 

@@ -14,11 +14,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from molgraph.errors import FeaturizationError
-from molgraph.featurize import MoleculeFeaturizer, ProteinFeaturizer
+from molgraph.featurize import Featurizer
 from molgraph.packed import PackedGraphs
-
-#: The featurizers data sources and prediction inputs accept.
-Featurizer = MoleculeFeaturizer | ProteinFeaturizer
 
 _CHUNK = 1024
 _MIN_CHUNK = 32
@@ -58,7 +55,7 @@ def featurize_all(
             parts.append(arrays)
             errors += errs
             bar.update(len(errs))
-    packed = [PackedGraphs.from_arrays(a) for a in parts if len(a["node_counts"])]
+    packed = [PackedGraphs.from_arrays(a) for a in parts if a.num_graphs]
     return (PackedGraphs.concat(packed) if packed else None), errors
 
 

@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from molgraph.data.featurization import Featurizer, featurize_rows
+from molgraph.data.featurization import featurize_rows
 from molgraph.data.mutations import Numbering
 from molgraph.data.proteins import StructureItem, missing_structures, structure_items
 from molgraph.data.scans import read_variants
 from molgraph.data.tables import file_stem
 from molgraph.data.variants import VariantGraphs
 from molgraph.errors import MolgraphError
-from molgraph.featurize import MoleculeFeaturizer, ProteinFeaturizer
+from molgraph.featurize import Featurizer, MoleculeFeaturizer, ProteinFeaturizer
 from molgraph.io import read_molecules
 from molgraph.packed import PackedGraphs
 

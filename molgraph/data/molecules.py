@@ -10,10 +10,10 @@ import torch
 
 from molgraph.data.cache import CacheLayout, FeaturizedRows, cache_folder, load_or_build
 from molgraph.data.dataset import GraphDataset
-from molgraph.data.featurization import Featurizer, featurize_rows
+from molgraph.data.featurization import featurize_rows
 from molgraph.data.tables import check_labels_source, failures_table, labels_of, read_table
 from molgraph.errors import ConfigError, MolgraphError
-from molgraph.featurize import MoleculeFeaturizer
+from molgraph.featurize import Featurizer, MoleculeFeaturizer
 from molgraph.types import TaskKind
 
 _FORMAT = 2  # 2: ETKDG with bounded attempts and a random-coordinate retry

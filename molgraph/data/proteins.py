@@ -21,7 +21,7 @@ import torch
 from molgraph.data.cache import CacheLayout, FeaturizedRows, cache_folder, load_or_build
 from molgraph.data.dataset import GraphDataset
 from molgraph.data.embeddings import graph_sequences
-from molgraph.data.featurization import Featurizer, featurize_rows
+from molgraph.data.featurization import featurize_rows
 from molgraph.data.tables import (
     check_labels_source,
     failures_table,
@@ -30,7 +30,7 @@ from molgraph.data.tables import (
     read_table,
 )
 from molgraph.errors import ConfigError, MolgraphError
-from molgraph.featurize import ProteinFeaturizer
+from molgraph.featurize import Featurizer, ProteinFeaturizer
 from molgraph.types import TaskKind
 
 __all__ = [

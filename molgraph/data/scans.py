@@ -24,13 +24,12 @@ import torch
 
 from molgraph.data.cache import CacheLayout, FeaturizedRows, cache_folder, load_or_build
 from molgraph.data.dataset import GraphDataset
-from molgraph.data.featurization import Featurizer
 from molgraph.data.mutations import Numbering, VariantReader, sequences_of
 from molgraph.data.proteins import protein_featurizer
 from molgraph.data.tables import check_labels_source, failures_table, labels_of, read_table
 from molgraph.data.variants import VariantGraphs
 from molgraph.errors import ConfigError, FeaturizationError, MolgraphError
-from molgraph.featurize import ProteinFeaturizer
+from molgraph.featurize import Featurizer, ProteinFeaturizer
 from molgraph.packed import PackedGraphs
 from molgraph.types import TaskKind
 

@@ -14,10 +14,11 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from molgraph.errors import ConfigError, FeaturizationError
+from molgraph.featurize.residues import RESIDUE_TYPES
 
 __all__ = ["STANDARD_AMINO_ACIDS", "ESMEmbedder", "window_choice", "window_starts"]
 
-STANDARD_AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
+STANDARD_AMINO_ACIDS = RESIDUE_TYPES
 
 
 def window_starts(length: int, window: int, overlap: int) -> list[int]:

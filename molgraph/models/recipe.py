@@ -21,7 +21,7 @@ from torch import nn
 
 import molgraph
 from molgraph.errors import CheckpointError
-from molgraph.featurize import MoleculeFeaturizer, ProteinFeaturizer, featurizer_from_dict
+from molgraph.featurize import Featurizer, featurizer_from_dict
 from molgraph.models.tasks import Task
 from molgraph.nn.fusion import FusionSpec
 
@@ -119,7 +119,7 @@ class Recipe:
         Other keys of the JSON form, carried through as they are.
     """
 
-    featurizer: MoleculeFeaturizer | ProteinFeaturizer
+    featurizer: Featurizer
     encoder: ModuleSpec | None
     head: ModuleSpec | None = None
     task: Task | None = None
