@@ -1,6 +1,6 @@
-"""The package's import graph: no cycles, and every import follows the layering that the
+"""The package's shape: an import graph without cycles that follows the layering the
 README's Layout section declares (its ``layers`` block, read here, is the one place it is
-written down)."""
+written down), and small modules and functions."""
 
 from __future__ import annotations
 
@@ -140,3 +140,18 @@ def test_the_checks_see_a_violation(tmp_path: Path) -> None:
     path = tmp_path / "probe.py"
     path.write_text(source)
     assert _imports(path, "molgraph.probe") == [("molgraph.cli", True), ("molgraph.cli.main", True)]
+
+
+def test_modules_and_functions_stay_small() -> None:
+    """No module of the package over 400 lines, no function over 60."""
+    long = []
+    for name, path in _modules().items():
+        source = path.read_text()
+        if len(source.splitlines()) > 400:
+            long.append(f"{name}: {len(source.splitlines())} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > 60:
+                    long.append(f"{name}.{node.name}: {length} lines")
+    assert not long, "\n".join(long)
