@@ -45,3 +45,23 @@ class ESMWeightsError(CheckpointError):
     The message names every path and URL tried (or the file and what it asked for) and
     how to point molgraph at local weights (``esm.path=...``).
     """
+
+
+class InputError(MolgraphError, ValueError):
+    """An input file (or standard input, ``"-"``) that cannot be read as molecules.
+
+    Parameters
+    ----------
+    path
+        The input as given (``"-"`` for standard input).
+    reason
+        What is wrong with it and, where possible, how to fix it.
+    """
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+    def __reduce__(self):  # picklable across worker processes
+        return (type(self), (self.path, self.reason))

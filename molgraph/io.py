@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 from rdkit import Chem, rdBase
 
-from molgraph.errors import MolgraphError
+from molgraph.errors import InputError, MolgraphError
 
 SMILES_COLUMN = "smiles"
 # Column names taken as the SMILES column, case-insensitively, in this order of preference.
@@ -100,7 +100,7 @@ def write_table(df: pd.DataFrame, path: Path) -> None:
     df.drop(columns="mol", errors="ignore").to_csv(path, sep=separator, index=False)
 
 
-def find_smiles_column(table: pd.DataFrame, source: Path) -> str:
+def find_smiles_column(table: pd.DataFrame, source: Path | str) -> str:
     """Name of the column of ``table`` that holds SMILES (see `read_molecules`).
 
     Parameters
@@ -112,7 +112,7 @@ def find_smiles_column(table: pd.DataFrame, source: Path) -> str:
 
     Raises
     ------
-    MolgraphError
+    InputError
         If no column is named like a SMILES column or mostly parses as SMILES.
     """
     if SMILES_COLUMN in table.columns:
@@ -124,26 +124,52 @@ def find_smiles_column(table: pd.DataFrame, source: Path) -> str:
     for column in table.columns:
         if _mostly_smiles(table[column]):
             return column
-    raise MolgraphError(
-        f"{source}: found no SMILES column (none is named {', '.join(SMILES_COLUMN_NAMES)} "
+    raise InputError(
+        source,
+        f"found no SMILES column (none is named {', '.join(SMILES_COLUMN_NAMES)} "
         f"and in none do most of the first {PROBE_CELLS} non-empty cells parse as SMILES); "
-        "name it with --smiles-column"
+        "name it with --smiles-column",
     )
+
+
+def resolve_smiles_column(
+    table: pd.DataFrame, smiles_column: str | None, source: Path | str
+) -> str:
+    """The column of ``table`` that holds SMILES: ``smiles_column`` checked, else detected.
+
+    Parameters
+    ----------
+    table
+        String cells (all rows, or a sample of the first ones), ``[n_rows, n_columns]``.
+    smiles_column
+        The column named by the user, or None to detect it (`find_smiles_column`).
+    source
+        The file the table came from, named in the error.
+
+    Raises
+    ------
+    InputError
+        If ``smiles_column`` is absent, if none is found, or if the SMILES column is not
+        ``smiles`` while a ``smiles`` column exists (copying would overwrite it).
+    """
+    if smiles_column is None:
+        smiles_column = find_smiles_column(table, source)
+    elif smiles_column not in table.columns:
+        present = ", ".join(repr(c) for c in table.columns)
+        raise InputError(source, f"no column {smiles_column!r}; columns present: {present}")
+    if smiles_column != SMILES_COLUMN and SMILES_COLUMN in table.columns:
+        raise InputError(
+            source,
+            f"SMILES are asked from column {smiles_column!r} but the file also has "
+            f"a column {SMILES_COLUMN!r}, which they would overwrite; rename one of them",
+        )
+    return smiles_column
 
 
 def _read_table(path: Path, separator: str, smiles_column: str | None) -> pd.DataFrame:
     table = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False)
-    if smiles_column is None:
-        smiles_column = find_smiles_column(table, path)
-    elif smiles_column not in table.columns:
-        present = ", ".join(repr(c) for c in table.columns)
-        raise MolgraphError(f"{path}: no column {smiles_column!r}; columns present: {present}")
+    smiles_column = resolve_smiles_column(table, smiles_column, path)
     if smiles_column != SMILES_COLUMN:
-        if SMILES_COLUMN in table.columns:
-            raise MolgraphError(
-                f"{path}: SMILES are asked from column {smiles_column!r} but the file also has "
-                f"a column {SMILES_COLUMN!r}, which they would overwrite; rename one of them"
-            )
         table[SMILES_COLUMN] = table[smiles_column]
     return table
 
@@ -166,7 +192,13 @@ def _read_sdf(path: Path) -> pd.DataFrame:
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rb") as stream:
         supplier = Chem.ForwardSDMolSupplier(stream, sanitize=True)
-        records = [_sdf_record(mol, number) for number, mol in enumerate(supplier, start=1)]
+        records = [sdf_record(mol, number) for number, mol in enumerate(supplier, start=1)]
+    return sdf_table(records)
+
+
+def sdf_table(records: list[dict[str, object]]) -> pd.DataFrame:
+    """SDF rows (`sdf_record`) as a table: ``id``, the SD properties seen in them (``""``
+    where a record lacks one), ``smiles``, ``mol``, ``parse_error``."""
     frame = pd.DataFrame.from_records(records)
     properties = [c for c in frame.columns if c not in SDF_COLUMNS]
     frame = frame.reindex(columns=["id", *properties, "smiles", "mol", "parse_error"])
@@ -174,7 +206,7 @@ def _read_sdf(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _sdf_record(mol: Chem.Mol | None, number: int) -> dict[str, object]:
+def sdf_record(mol: Chem.Mol | None, number: int) -> dict[str, object]:
     """One SDF row; ``number`` counts records from 1 in file order."""
     if mol is None:
         reason = f"RDKit could not read SDF record {number}"

@@ -23,7 +23,9 @@ from molgraph.errors import CheckpointError, FeaturizationError, MolgraphError
 from molgraph.io import write_table
 from molgraph.models.module import PropertyModel
 from molgraph.models.recipe import Recipe
+from molgraph.packed import PackedGraphs
 from molgraph.predict import attach_esm, graph_batches, predict_items, score_file, score_items
+from molgraph.screening import Scorer, Summary, screen, state_fingerprint
 
 EMBEDDING_SUFFIXES = (".npy", ".parquet", ".csv", ".tsv")
 #: Beside ``x.npy``: the rows (ids, input columns, errors) of the embedding matrix.
@@ -192,6 +194,26 @@ def load_encoder(
     encoder = PretrainedEncoder.from_bundle(open_bundle(reference)).to(device)
     encoder.esm_path = esm_path
     return encoder
+
+
+def embed_library(
+    encoder: PretrainedEncoder,
+    input_path: str,
+    output: str | Path,
+    *,
+    batch_size: int = 256,
+    **options: Any,
+) -> Summary:
+    """Embed every molecule of a library, streamed (``options`` go to
+    :func:`molgraph.screening.screen`): the input columns, ``error``, then ``emb_*``."""
+
+    def score(graphs: PackedGraphs) -> np.ndarray:
+        return encoder.embed_graphs(graphs, batch_size).cpu().numpy()
+
+    module = encoder.model or encoder.module
+    scorer = Scorer(embedding_columns(encoder.out_dim), score, state_fingerprint(module),
+                    error_first=True)  # fmt: skip
+    return screen(encoder.featurizer, scorer, input_path, output, **options)
 
 
 def embedding_columns(width: int) -> list[str]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from molgraph.cli import bundle, embed, embed_esm, predict, report, train
+from molgraph.cli import bundle, embed, embed_esm, merge, predict, report, train
 
 COMMANDS = {
     "train": train.main,
     "predict": predict.main,
+    "merge": merge.main,
     "report": report.main,
     "export": bundle.export,
     "embed": embed.main,
@@ -21,6 +22,7 @@ commands:
   train     train a model (Hydra: `molgraph train data=bbbp encoder.hidden_dim=256 seed=1`)
   predict   predict properties (molecules: CSV/SMI/SDF; proteins: PDB/mmCIF files, folders,
             variants CSVs) with a run directory or a bundle
+  merge     assemble the output of a sharded `predict --shard i/n` run once all shards end
   export    write an encoder bundle from a run (`molgraph export RUN_DIR --output BUNDLE`)
             or from a DGL-LifeSci pre-trained GIN (`--dgllife gin_supervised_masking.pth`)
   embed     write embeddings with a bundle (`--output x.npy`, `.parquet` or `.csv`)

@@ -1,4 +1,7 @@
-"""``molgraph predict --model RUN_OR_BUNDLE --input FILE... --output FILE``."""
+"""``molgraph predict --model RUN_OR_BUNDLE --input FILE... --output FILE``.
+
+Molecule libraries stream (:mod:`molgraph.screening`): read in chunks, featurized in
+worker processes, resumable, shardable; protein inputs are read whole."""
 
 from __future__ import annotations
 
@@ -7,7 +10,10 @@ import sys
 from typing import Any
 
 from molgraph.errors import MolgraphError
-from molgraph.predict import predict_file
+from molgraph.featurize import MoleculeFeaturizer
+from molgraph.predict import load_model, predict_file
+from molgraph.screening import Shard, predict_library
+from molgraph.screening.parts import OutputTarget
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +49,21 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
     parser.add_argument("--no-progress", action="store_true")
+    library = parser.add_argument_group("molecule libraries (streamed)")
+    library.add_argument("--chunk-rows", type=int, default=10_000, help="rows per chunk")
+    library.add_argument(
+        "--workers", type=int, default=None, help="featurization processes (default: every core)"
+    )
+    library.add_argument(
+        "--shard",
+        default=None,
+        help="i/n: score chunks k with k %% n == i (the last shard to finish assembles the "
+        "output; `molgraph merge OUTPUT` otherwise); auto: a SLURM array task or torchrun rank",
+    )
+    library.add_argument(
+        "--restart", action="store_true", help="discard the parts of an interrupted run"
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
 def input_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -73,13 +94,32 @@ def main(argv: list[str]) -> int:
         "--model", required=True, help="run directory, model.pt, .ckpt, bundle or registered name"
     )
     add_input_arguments(parser)
-    parser.add_argument("--output", required=True, help=".csv or .tsv")
+    parser.add_argument("--output", required=True, help=".csv, .tsv, .parquet or - (stdout)")
     args = parser.parse_args(argv)
     try:
-        out = predict_file(args.model, args.input, args.output, **input_options(args))
+        print(_predict(args), file=sys.stderr if args.output == "-" else sys.stdout)
     except MolgraphError as exc:
+        if args.debug:
+            raise
         print(f"molgraph predict: {exc}", file=sys.stderr)
         return 1
-    failed = int((out["error"] != "").sum())
-    print(f"wrote {len(out)} rows to {args.output} ({failed} could not be predicted: see 'error')")
     return 0
+
+
+def _predict(args: argparse.Namespace) -> str:
+    """Run the prediction; its summary line."""
+    OutputTarget.of(args.output)
+    model, featurizer = load_model(args.model)
+    if isinstance(featurizer, MoleculeFeaturizer):
+        if len(args.input) != 1:
+            raise MolgraphError(f"molecules are read from one file, got {len(args.input)}")
+        summary = predict_library(
+            model, args.input[0], args.output, batch_size=args.batch_size,
+            device=Shard.device(args.device),
+            smiles_column=args.smiles_column, chunk_rows=args.chunk_rows, workers=args.workers,
+            shard=Shard.parse(args.shard), restart=args.restart, progress=not args.no_progress,
+        )  # fmt: skip
+        return summary.line()
+    out = predict_file(args.model, args.input, args.output, **input_options(args))
+    failed = int((out["error"] != "").sum())
+    return f"wrote {len(out)} rows to {args.output} ({failed} could not be predicted: see 'error')"

@@ -35,7 +35,7 @@ def featurize_all(
     protein featurizers do. Returns the packed graphs of the items that succeeded (None
     if none did) and one entry per item: None or its error.
     """
-    cores = num_workers or _available_cores()
+    cores = num_workers or available_cores()
     # at least four chunks per process, so slow items (conformers) spread over all of them
     chunk_size = max(_MIN_CHUNK, min(chunk_size, math.ceil(len(items) / (4 * cores))))
     chunks = [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]
@@ -59,7 +59,7 @@ def featurize_all(
     return (PackedGraphs.concat(packed) if packed else None), errors
 
 
-def _available_cores() -> int:
+def available_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

@@ -100,7 +100,7 @@ def test_predict_csv_keeps_every_row_in_order(
     output = tmp_path / "out.csv"
     assert _predict(run_dir, rows_csv, output) == 0
     assert "wrote 6 rows" in (out := capsys.readouterr().out)
-    assert "(2 could not be predicted" in out
+    assert "4 predicted, 2 failed" in out
 
     table = _read_output(output)
     assert list(table.columns) == ["id", "smiles", ESOL_TARGET, "error"]
