@@ -170,8 +170,6 @@ def count_hint(fmt: InputFormat) -> int | None:
     return None if fmt.path == STDIN else Path(fmt.path).stat().st_size
 
 
-
-
 def _chunks(fmt: InputFormat, chunk_rows: int, skip_rows: int) -> Chunks:
     reader = {"table": _table_chunks, "smi": _line_chunks, "sdf": _sdf_chunks}[fmt.kind]
     start = skip_rows
