@@ -211,8 +211,9 @@ def embed_library(
         return encoder.embed_graphs(graphs, batch_size).cpu().numpy()
 
     module = encoder.model or encoder.module
+    lookahead = 2 if encoder.device.type == "cuda" else 0
     scorer = Scorer(embedding_columns(encoder.out_dim), score, state_fingerprint(module),
-                    error_first=True)  # fmt: skip
+                    error_first=True, lookahead=lookahead)  # fmt: skip
     return screen(encoder.featurizer, scorer, input_path, output, **options)
 
 

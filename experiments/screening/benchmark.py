@@ -24,6 +24,7 @@ from itertools import cycle, islice
 from pathlib import Path
 
 import pandas as pd
+from rdkit import Chem, rdBase
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "molecules"
 SOURCES = {"BBBP.csv": "smiles", "HIV.csv.gz": "smiles", "delaney-processed.csv": "smiles",
@@ -31,13 +32,13 @@ SOURCES = {"BBBP.csv": "smiles", "HIV.csv.gz": "smiles", "delaney-processed.csv"
 ESOL_TARGET = "measured log solubility in mols per litre"
 
 
-def build_library(rows: int, folder: Path) -> Path:
+def build_library(rows: int, folder: Path, shared: Path = SHARED) -> Path:
     """``rows`` SMILES from the shared sets, repeated in order, one per line with an id."""
     path = folder / f"library_{rows}.smi"
     if path.is_file():
         return path
     smiles = [s for name, column in SOURCES.items()
-              for s in pd.read_csv(SHARED / name, dtype=str)[column].fillna("")]  # fmt: skip
+              for s in pd.read_csv(shared / name, dtype=str)[column].fillna("")]  # fmt: skip
     with open(path, "w") as f:
         for i, s in enumerate(islice(cycle(smiles), rows)):
             f.write(f"{s} m{i}\n")
@@ -57,15 +58,18 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     return seconds, rss, output
 
 
-def molgraph_run(model: str, library: Path, out: Path, workers: int, env: dict) -> dict:
+def molgraph_run(
+    model: str, library: Path, out: Path, workers: int, device: str, env: dict
+) -> dict:
     command = [sys.executable, "-m", "molgraph.cli.main", "predict", "--model", model,
-               "--input", str(library), "--output", str(out), "--no-progress", "--restart"]  # fmt: skip
+               "--input", str(library), "--output", str(out), "--no-progress", "--restart",
+               "--device", device]  # fmt: skip
     if workers:
         command += ["--workers", str(workers)]
     seconds, rss, output = timed(command, env)
     rows = sum(1 for _ in open(library))
     worker = re.search(r"each worker ≤ ([\d,]+) MB", output)
-    return {"tool": "molgraph", "rows": rows, "seconds": round(seconds, 1),
+    return {"tool": f"molgraph ({device}, {workers or 'all'} workers)", "rows": rows, "seconds": round(seconds, 1),
             "rows_per_s": round(rows / seconds), "peak_rss_mb": round(rss),
             "worker_peak_mb": int(worker.group(1).replace(",", "")) if worker else None,
             "summary": output.strip().splitlines()[-2]}  # fmt: skip
@@ -87,15 +91,17 @@ def chemprop_model(chemprop: str, folder: Path, env: dict) -> Path:
 
 def chemprop_run(chemprop: str, library: Path, folder: Path, env: dict) -> dict:
     table = folder / f"{library.stem}.csv"
-    if not table.is_file():
+    if not table.is_file():  # chemprop stops at the first SMILES RDKit rejects: valid rows only
         lines = [line.split(" ")[0] for line in open(library).read().splitlines()]
-        pd.DataFrame({"smiles": lines}).to_csv(table, index=False)
+        with rdBase.BlockLogs():
+            valid = [s for s in lines if s and Chem.MolFromSmiles(s) is not None]
+        pd.DataFrame({"smiles": valid}).to_csv(table, index=False)
     model = chemprop_model(chemprop, folder, env)
     command = [chemprop, "predict", "-i", str(table), "-s", "smiles", "--model-paths",
                str(model), "-o", str(folder / "chemprop_pred.csv"), "--num-workers", "0"]  # fmt: skip
     seconds, rss, output = timed(command, env)
     rows = len(pd.read_csv(table))
-    return {"tool": "chemprop 2.3.1", "rows": rows, "seconds": round(seconds, 1),
+    return {"tool": "chemprop 2.3.1 (valid rows only)", "rows": rows, "seconds": round(seconds, 1),
             "rows_per_s": round(rows / seconds), "peak_rss_mb": round(rss),
             "worker_peak_mb": None, "summary": output.strip().splitlines()[-2][:200]}  # fmt: skip
 
@@ -108,6 +114,8 @@ def main() -> None:
     parser.add_argument("--chemprop", help="chemprop 2.3.1's executable (own environment)")
     parser.add_argument("--work", default="/tmp/screening-bench", help="libraries, outputs")
     parser.add_argument("--out", default="experiments/screening/results")
+    parser.add_argument("--shared", type=Path, default=SHARED, help="the MoleculeNet files")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     work, out = Path(args.work), Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
@@ -117,9 +125,9 @@ def main() -> None:
           f"OMP_NUM_THREADS={env.get('OMP_NUM_THREADS', 'unset')}")  # fmt: skip
     results = []
     for rows in args.sizes:
-        library = build_library(rows, work)
+        library = build_library(rows, work, args.shared)
         results.append(molgraph_run(args.model, library, work / f"out_{rows}.csv",
-                                    args.workers, env))  # fmt: skip
+                                    args.workers, args.device, env))  # fmt: skip
         print(json.dumps(results[-1]))
         if args.chemprop and rows == min(args.sizes):
             results.append(chemprop_run(args.chemprop, library, work, env))

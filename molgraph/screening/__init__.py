@@ -42,7 +42,8 @@ def predict_library(
     def score(graphs: PackedGraphs) -> np.ndarray:
         return predict_graphs(network, graphs, batch_size, device, progress=False)
 
-    scorer = Scorer(network.task.names, score, state_fingerprint(network))
+    lookahead = 2 if str(device).startswith("cuda") else 0
+    scorer = Scorer(network.task.names, score, state_fingerprint(network), lookahead=lookahead)
     return screen(featurizer, scorer, input_path, output, **options)
 
 

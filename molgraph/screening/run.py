@@ -1,7 +1,7 @@
 """Screening-scale prediction: a library read in chunks, featurized in worker processes
 while the model scores the chunk before, each chunk's rows committed as one part.
 
-Memory is bounded by the chunk size and the look-ahead (``lookahead`` chunks featurized
+Memory is bounded by the chunk size and the look-ahead (``Scorer.lookahead`` chunks featurized
 ahead of the one being scored), not by the library's size. Every input row comes out
 once, in input order, with all its columns and its prediction or its error.
 """
@@ -103,6 +103,10 @@ class Scorer:
     score: Score
     fingerprint: str  # what the scores depend on (the weights), for resuming
     error_first: bool = False  # ``error`` before the score columns (embeddings: last)
+    #: chunks featurized ahead while this scorer works: 0 on the CPU, where featurizing
+    #: and scoring would share the cores (each phase uses them all in turn, measured
+    #: faster on 2 cores), 2 on a GPU
+    lookahead: int = 0
 
 
 def screen(
@@ -141,7 +145,7 @@ def screen(
                disable=not progress, dynamic_ncols=True)  # fmt: skip
     with bar, _featurizing(featurizer, workers) as featurize:
         chunks = _owned_chunks(fmt, chunk_rows, shard, done, parts)
-        for index, table, errors in _pipeline(featurize, chunks):
+        for index, table, errors in _pipeline(featurize, chunks, scorer.lookahead):
             out = _scored(table, errors, scorer)
             parts.write(index, out)
             _count(counts, errors)
@@ -188,7 +192,7 @@ def _owned_chunks(
 def _pipeline(
     featurize: Callable[[list[Any]], AsyncResult | tuple],
     chunks: Iterator[tuple[int, pd.DataFrame]],
-    lookahead: int = 2,
+    lookahead: int,
 ) -> Iterator[tuple[int, pd.DataFrame, tuple]]:
     """Chunks with their featurization started ``lookahead`` chunks ahead of use."""
     pending: deque = deque()
@@ -269,7 +273,7 @@ def _to_stdout(featurizer: Featurizer, scorer: Scorer, fmt: InputFormat, chunk_r
     counts, header = [0, 0, 0], None
     with _featurizing(featurizer, workers) as featurize:
         chunks = enumerate(read_chunks(fmt, chunk_rows))
-        for _, table, featurized in _pipeline(featurize, chunks):
+        for _, table, featurized in _pipeline(featurize, chunks, scorer.lookahead):
             out = _scored(table, featurized, scorer)
             if header is None:
                 header = list(out.columns)
