@@ -3,8 +3,9 @@ chemprop 2.3.1's `chemprop predict` on the smallest, side by side in one invocat
 
 Libraries are the shared MoleculeNet SMILES (BBBP, HIV, ESOL, Lipophilicity: their
 invalid rows included) repeated in order to N rows, as `.smi` files. Each prediction runs
-as its own process under GNU time, which reports the peak resident memory of the process
-(molgraph also reports its featurization workers' peak on its summary line).
+as its own process; its peak resident memory is the kernel's figure from ``wait4`` (the
+largest of the process and the children it waited for; molgraph also reports its
+featurization workers' peak on its summary line).
 
     molgraph train hydra.run.dir=/tmp/esol-gin            # the default model (GINE, ESOL)
     python experiments/screening/benchmark.py --model /tmp/esol-gin --sizes 100000 1000000 \\
@@ -19,6 +20,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from itertools import cycle, islice
 from pathlib import Path
@@ -48,14 +50,17 @@ def build_library(rows: int, folder: Path, shared: Path = SHARED) -> Path:
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """Wall seconds, peak RSS (MB) of the process, and its stderr+stdout."""
     start = time.perf_counter()
-    done = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M", *command], env=env,
-                          capture_output=True, text=True)  # fmt: skip
-    seconds = time.perf_counter() - start
-    output = done.stdout + done.stderr
-    if done.returncode != 0:
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        log.seek(0)
+        output = log.read()
+    if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{command[0]} failed:\n{output[-3000:]}")
-    rss = int(re.findall(r"MAXRSS (\d+)", output)[-1]) / 1024
-    return seconds, rss, output
+    return seconds, usage.ru_maxrss / 1024, output
 
 
 def molgraph_run(
@@ -72,7 +77,7 @@ def molgraph_run(
     return {"tool": f"molgraph ({device}, {workers or 'all'} workers)", "rows": rows, "seconds": round(seconds, 1),
             "rows_per_s": round(rows / seconds), "peak_rss_mb": round(rss),
             "worker_peak_mb": int(worker.group(1).replace(",", "")) if worker else None,
-            "summary": output.strip().splitlines()[-2]}  # fmt: skip
+            "summary": output.strip().splitlines()[-1]}  # fmt: skip
 
 
 def chemprop_model(chemprop: str, folder: Path, env: dict) -> Path:
@@ -103,14 +108,20 @@ def chemprop_run(chemprop: str, library: Path, folder: Path, env: dict) -> dict:
     rows = len(pd.read_csv(table))
     return {"tool": "chemprop 2.3.1 (valid rows only)", "rows": rows, "seconds": round(seconds, 1),
             "rows_per_s": round(rows / seconds), "peak_rss_mb": round(rss),
-            "worker_peak_mb": None, "summary": output.strip().splitlines()[-2][:200]}  # fmt: skip
+            "worker_peak_mb": None, "summary": output.strip().splitlines()[-1][:200]}  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="a molgraph run directory or bundle")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--workers", type=int, default=0, help="0: molgraph's default")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="featurization workers, one run per count (0: molgraph's default)",
+    )
     parser.add_argument("--chemprop", help="chemprop 2.3.1's executable (own environment)")
     parser.add_argument("--work", default="/tmp/screening-bench", help="libraries, outputs")
     parser.add_argument("--out", default="experiments/screening/results")
@@ -126,16 +137,24 @@ def main() -> None:
     results = []
     for rows in args.sizes:
         library = build_library(rows, work, args.shared)
-        results.append(molgraph_run(args.model, library, work / f"out_{rows}.csv",
-                                    args.workers, args.device, env))  # fmt: skip
-        print(json.dumps(results[-1]))
+        for workers in args.workers:
+            results.append(molgraph_run(args.model, library, work / f"out_{rows}.csv",
+                                        workers, args.device, env))  # fmt: skip
+            print(json.dumps(results[-1]), flush=True)
+            save(results, out)
         if args.chemprop and rows == min(args.sizes):
             results.append(chemprop_run(args.chemprop, library, work, env))
-            print(json.dumps(results[-1]))
+            print(json.dumps(results[-1]), flush=True)
+            save(results, out)
+    print(save(results, out))
+
+
+def save(results: list[dict], out: Path) -> str:
+    """Write the results so far (a run cut short keeps what finished); the table as text."""
     (out / "screening.json").write_text(json.dumps(results, indent=1) + "\n")
-    table = pd.DataFrame(results).drop(columns="summary")
-    (out / "screening.txt").write_text(table.to_string(index=False) + "\n")
-    print(table.to_string(index=False))
+    table = pd.DataFrame(results).drop(columns="summary").to_string(index=False)
+    (out / "screening.txt").write_text(table + "\n")
+    return table
 
 
 if __name__ == "__main__":

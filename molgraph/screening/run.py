@@ -90,9 +90,10 @@ class Summary:
         rate = self.rows / self.seconds if self.seconds > 0 else float("nan")
         main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        each = f" (each worker ≤ {workers:,.0f} MB)" if workers else ""
         return (f"wrote {self.rows} rows to {self.output}: {self.predicted} {verb}, "
                 f"{self.failed} failed (see 'error'); {rate:,.0f} rows/s; peak memory "
-                f"{main:,.0f} MB (each worker ≤ {workers:,.0f} MB)")  # fmt: skip
+                f"{main:,.0f} MB{each}")  # fmt: skip
 
 
 @dataclass(frozen=True)
