@@ -62,21 +62,18 @@ def _conflicting(labels: np.ndarray) -> bool:
 
 
 def keep_together(split: SplitIndices, groups: np.ndarray) -> tuple[SplitIndices, int]:
-    """``split`` with every group of identical items in one part: the part holding most
-    of the group (ties: the first of train, val, test). Returns the split and how many
-    items moved; a split that keeps groups together comes back unchanged."""
+    """``split`` with every group of identical items in one part: the part of the group's
+    first item (in dataset order), so a random split's expected part sizes are kept (a
+    majority rule would favour train). Returns the split and how many items moved; a
+    split that keeps groups together comes back unchanged."""
     part_of = np.full(len(groups), -1)
     for p, name in enumerate(_PARTS):
         part_of[getattr(split, name)] = p
-    placed = part_of >= 0
-    moved = 0
-    for g in np.unique(groups[placed]):
-        members = np.flatnonzero((groups == g) & placed)
-        parts = part_of[members]
-        if len(np.unique(parts)) > 1:
-            target = int(np.argmax(np.bincount(parts, minlength=3)))
-            moved += int((parts != target).sum())
-            part_of[members] = target
+    placed = np.flatnonzero(part_of >= 0)
+    first: dict[int, int] = {}
+    target = np.array([first.setdefault(int(groups[i]), int(part_of[i])) for i in placed])
+    moved = int((part_of[placed] != target).sum()) if len(placed) else 0
     if not moved:
         return split, 0
+    part_of[placed] = target
     return SplitIndices(*(np.flatnonzero(part_of == p) for p in range(3))), moved

@@ -133,8 +133,7 @@ def labels_of(table: pd.DataFrame, source: LabelledSource) -> tuple[np.ndarray, 
         for row in text:
             bad.setdefault(int(row), f"target {column!r} is not a number: {raw.iloc[row]!r}")
         for row in np.flatnonzero(np.abs(values) > FLOAT32_MAX):
-            bad.setdefault(int(row), f"target {column!r} is not finite in float32: "
-                                     f"{raw.iloc[row]!r}")  # fmt: skip
+            bad.setdefault(int(row), f"target {column!r} is not finite in float32: {values[row]:g}")
         if kind == "classification":
             for row in np.flatnonzero(~np.isnan(values) & ~np.isin(values, (0.0, 1.0))):
                 bad.setdefault(int(row), f"target {column!r} is not a 0/1 label: {values[row]}")
@@ -150,8 +149,9 @@ def check_column_kind(
 
     ``values`` are the column's numbers (NaN where empty or not a number); ``text`` the
     cells that are not numbers. A column is refused when more than half of its filled
-    cells are text, or (classification) more than half of its numbers are not 0/1; fewer
-    such cells are refused row by row.
+    cells are text, or (classification) more than half of its numbers are not 0/1 or it
+    holds two classes other than 0 and 1 (1/2, -1/1); fewer such cells are refused row by
+    row.
     """
     numbers = values[~np.isnan(values)]
     if len(text) > len(numbers):
@@ -163,8 +163,8 @@ def check_column_kind(
         )
     if kind == "classification":
         odd = numbers[~np.isin(numbers, (0.0, 1.0))]
-        if 2 * len(odd) > len(numbers):
-            distinct = np.unique(numbers)
+        distinct = np.unique(numbers)
+        if 2 * len(odd) > len(numbers) or (len(distinct) == 2 and len(odd)):
             advice = (f"its values are {distinct.tolist()}: recode them as 0/1"
                       if len(distinct) <= 10 else
                       f"it looks continuous ({len(distinct)} distinct values): "
