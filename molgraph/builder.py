@@ -1,6 +1,7 @@
 """Configs → objects: the one module that calls ``hydra.utils.instantiate``.
 
-Only ``_target_`` paths under :data:`ALLOWED_TARGETS` are instantiated. A config becomes
+Only ``_target_`` paths under :data:`ALLOWED_TARGETS`, or under a package the config lists
+in ``user_packages`` (classes of your own), are instantiated. A config becomes
 a :class:`~molgraph.train.TrainingRun` (:func:`run_from_config`), which the library
 function :func:`~molgraph.train.train` trains; nothing below this module imports Hydra.
 """
@@ -46,16 +47,28 @@ def config_dir() -> Path:
     return packaged if packaged.is_dir() else Path(molgraph.__file__).parents[1] / "conf"
 
 
-def _check_targets(node: Any, where: str) -> None:
+def user_packages(cfg: DictConfig | dict) -> tuple[str, ...]:
+    """The packages a config trusts besides :data:`ALLOWED_TARGETS` (``user_packages``)."""
+    packages = cfg.get("user_packages") or ()
+    if isinstance(packages, str) or not all(isinstance(p, str) and p for p in packages):
+        raise ConfigError(f"user_packages must be a list of package names, got {packages!r}")
+    return tuple(str(p).strip(".") for p in packages)
+
+
+def _check_targets(node: Any, where: str, trusted: tuple[str, ...] = ()) -> None:
     if isinstance(node, dict):
         target = node.get("_target_")
-        if target is not None and not str(target).startswith(ALLOWED_TARGETS):
-            raise CheckpointError(f"{where}: refusing to instantiate {target!r}")
+        allowed = (*ALLOWED_TARGETS, *(f"{p}." for p in trusted))
+        if target is not None and not str(target).startswith(allowed):
+            raise CheckpointError(
+                f"{where}: refusing to instantiate {target!r} (allowed: {', '.join(allowed)}; "
+                "add a package of your own with user_packages=[...])"
+            )
         for value in node.values():
-            _check_targets(value, where)
+            _check_targets(value, where, trusted)
     elif isinstance(node, list):
         for value in node:
-            _check_targets(value, where)
+            _check_targets(value, where, trusted)
 
 
 def _container(node: DictConfig | dict) -> dict[str, Any]:
@@ -64,60 +77,66 @@ def _container(node: DictConfig | dict) -> dict[str, Any]:
     return container
 
 
-def build(node: DictConfig | dict, where: str = "config", **kwargs: Any) -> Any:
-    """``instantiate`` after checking every ``_target_`` is an allowed one.
+def build(
+    node: DictConfig | dict, where: str = "config", trusted: tuple[str, ...] = (), **kwargs: Any
+) -> Any:
+    """``instantiate`` after checking every ``_target_`` is an allowed one (or in a
+    ``trusted`` package).
 
     ``kwargs`` (built objects, derived sizes) replace the config's entries of the same
     name and are passed to the constructor as they are, never converted.
     """
     container = {k: v for k, v in _container(node).items() if k not in RUN_SETTINGS}
-    _check_targets(container, where)
+    _check_targets(container, where, trusted)
     if not kwargs:
         return instantiate(container, _convert_="all")
     rest = {k: v for k, v in container.items() if k not in kwargs}
     return instantiate({**rest, "_partial_": True}, _convert_="all")(**kwargs)
 
 
-def _arguments(node: DictConfig, target: str, where: str, leave: tuple[str, ...] = ()) -> dict:
+def _arguments(
+    node: DictConfig, target: str, where: str, leave: tuple[str, ...] = (), trusted=()
+) -> dict:
     """A constructor node's arguments, built (an optimizer factory, say), for ``target``."""
     container = _container(node)
     if container.get("_target_") != target:
         raise ConfigError(f"{where}: expected _target_ {target}, got {container.get('_target_')!r}")
     arguments = {k: v for k, v in container.items() if k != "_target_" and k not in leave}
-    return build(arguments, where)
+    return build(arguments, where, trusted)
 
 
-def _module_spec(node: DictConfig, where: str) -> ModuleSpec:
+def _module_spec(node: DictConfig, where: str, trusted: tuple[str, ...] = ()) -> ModuleSpec:
     """An encoder or head node as a spec; derived (``???``) values are left to the run."""
     container = {k: v for k, v in _container(node).items()
                  if k not in RUN_SETTINGS and v != DERIVED}  # fmt: skip
-    _check_targets(container, where)
-    return ModuleSpec.from_dict(container, where)
+    _check_targets(container, where, trusted)
+    return ModuleSpec.from_dict(container, where, trusted)
 
 
-def _built(node: DictConfig, where: str) -> Any:
+def _built(node: DictConfig, where: str, trusted: tuple[str, ...] = ()) -> Any:
     """``build``, with a constructor's complaint (an unknown setting) as a ConfigError."""
     try:
-        return build(node, where)
+        return build(node, where, trusted)
     except Exception as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
 
 def run_from_config(cfg: DictConfig) -> TrainingRun:
     """The training run a ``molgraph train`` config describes."""
+    own = user_packages(cfg)
     logger = None
     if cfg.get("logger") is not None:
-        logger = build({**_container(cfg.logger), "_partial_": True}, "logger")
+        logger = build({**_container(cfg.logger), "_partial_": True}, "logger", own)
     return TrainingRun(
-        data=build(cfg.data, "data"),
-        featurizer=build(cfg.featurizer, "featurizer"),
-        encoder=_module_spec(cfg.encoder, "encoder"),
-        head=_module_spec(cfg.model.head, "model.head"),
-        split=build(cfg.split, "split"),
-        model=_arguments(cfg.model, "molgraph.models.PropertyModel", "model", leave=("head",)),
-        trainer=_arguments(cfg.trainer, "lightning.Trainer", "trainer"),
-        fusion=None if cfg.get("fusion") is None else _built(cfg.fusion, "fusion"),
-        esm=_built(cfg.esm, "esm"),
+        data=build(cfg.data, "data", own),
+        featurizer=build(cfg.featurizer, "featurizer", own),
+        encoder=_module_spec(cfg.encoder, "encoder", own),
+        head=_module_spec(cfg.model.head, "model.head", own),
+        split=build(cfg.split, "split", own),
+        model=_arguments(cfg.model, "molgraph.models.PropertyModel", "model", ("head",), own),
+        trainer=_arguments(cfg.trainer, "lightning.Trainer", "trainer", trusted=own),
+        fusion=None if cfg.get("fusion") is None else _built(cfg.fusion, "fusion", own),
+        esm=_built(cfg.esm, "esm", own),
         pretrained=cfg.encoder.get("pretrained") or None,
         freeze=bool(cfg.encoder.get("freeze", False)),
         seed=cfg.seed,

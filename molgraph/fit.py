@@ -16,6 +16,8 @@ from molgraph.data.dataset import GraphDataset
 from molgraph.data.loader import GraphDataModule
 from molgraph.models.checkpoint import MODEL_FILE, save_checkpoint
 from molgraph.models.module import PropertyModel
+from molgraph.models.tasks import Task
+from molgraph.models.undefined import json_metrics, undefined_reasons
 from molgraph.plots import plot_parity, plot_roc, plot_training_curves
 
 log = logging.getLogger(__name__)
@@ -45,8 +47,9 @@ def fit_and_report(
     run_dir: Path,
 ) -> dict[str, dict[str, float]]:
     """Train, restore the best checkpoint, and write the run's artefacts to ``run_dir``:
-    ``model.pt``, ``metrics.json`` (val and test, per task), ``predictions_test.csv``,
-    ``training_curves.png`` and ``parity.png`` or ``roc.png``."""
+    ``model.pt``, ``metrics.json`` (val and test, per task; an undefined metric is
+    ``null`` with its reason under ``undefined``), ``predictions_test.csv``,
+    ``training_curves.png`` and ``parity.png`` and/or ``roc.png``."""
     trainer.fit(model, datamodule)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if best:
@@ -59,15 +62,21 @@ def fit_and_report(
     save_checkpoint(model, run_dir / MODEL_FILE)
     dataset, split, task = datamodule.dataset, datamodule.split, model.task
     metrics: dict[str, dict[str, float]] = {}
+    reasons: dict[str, str] = {}
     for part in ("val", "test"):
         indices = getattr(split, part)
         pred = model.predict_batches(datamodule.eval_loader(part, distributed=False))
         y = dataset.y[indices].cpu()
         metrics[part] = task.metrics(pred, torch.nan_to_num(y), ~torch.isnan(y))
+        reasons.update(undefined_reasons(task, part, metrics[part], y, ~torch.isnan(y)))
         if part == "test":
             _write_predictions(dataset, indices, pred, run_dir / "predictions_test.csv")
-            _plot(task.kind, y.numpy(), pred.numpy(), task.names, run_dir)
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+            _plot(task, y.numpy(), pred.numpy(), run_dir)
+    monitored = task.monitor.removeprefix("val/")
+    best_score = getattr(trainer.checkpoint_callback, "best_model_score", None)
+    if monitored not in metrics["val"] and best_score is not None:  # a mixed task's val loss
+        metrics["val"][monitored] = float(best_score)
+    (run_dir / "metrics.json").write_text(json.dumps(json_metrics(metrics, reasons), indent=2))
     curves = run_dir / "metrics.csv"
     if curves.is_file():
         plot_training_curves(curves, run_dir / "training_curves.png", task.monitor)
@@ -88,8 +97,10 @@ def _write_predictions(
     table.to_csv(path, index=False)
 
 
-def _plot(kind: str, y: np.ndarray, pred: np.ndarray, names, run_dir: Path) -> None:
-    if kind == "regression":
-        plot_parity(y, pred, names, run_dir / "parity.png")
-    else:
-        plot_roc(y, pred, names, run_dir / "roc.png")
+def _plot(task: Task, y: np.ndarray, pred: np.ndarray, run_dir: Path) -> None:
+    """``parity.png`` of the regression targets, ``roc.png`` of the classification ones."""
+    for kind, plot, name in (("regression", plot_parity, "parity.png"),
+                             ("classification", plot_roc, "roc.png")):  # fmt: skip
+        columns = [t for t, k in enumerate(task.kinds) if k == kind]
+        if columns:
+            plot(y[:, columns], pred[:, columns], [task.names[t] for t in columns], run_dir / name)

@@ -24,6 +24,8 @@ PANEL_INCHES = 4.0
 
 # Lightning logs an epoch-level mean as "<name>_epoch" when a value is logged with
 # on_step=True and on_epoch=True, and as "<name>" when logged per epoch only.
+#: The largest axis limit: matplotlib's transforms overflow near the float64 maximum.
+_AXIS_LIMIT = 1e300
 TRAIN_LOSS_COLUMNS = ("train/loss_epoch", "train/loss")
 VAL_LOSS_COLUMN = "val/loss"
 
@@ -198,14 +200,15 @@ def masked_pair(y_true: np.ndarray, y_other: np.ndarray) -> tuple[np.ndarray, np
     Parameters
     ----------
     y_true, y_other
-        One task's labels and predictions, shape ``[n]``; NaN marks a missing value.
+        One task's labels and predictions, shape ``[n]``; NaN marks a missing value (an
+        infinite one is left out too).
 
     Returns
     -------
     tuple of numpy.ndarray
-        Both arrays restricted to the present entries, shape ``[m]`` with ``m <= n``.
+        Both arrays restricted to the present, finite entries, shape ``[m]`` with ``m <= n``.
     """
-    keep = ~(np.isnan(y_true) | np.isnan(y_other))
+    keep = np.isfinite(y_true) & np.isfinite(y_other)
     return y_true[keep], y_other[keep]
 
 
@@ -223,10 +226,11 @@ def regression_scores(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, fl
         ``(rmse, r2)``; ``r2`` is NaN when the labels have no variance (fewer than two
         distinct values), where it is undefined.
     """
-    residual = np.sum((y_true - y_pred) ** 2)
-    total = np.sum((y_true - y_true.mean()) ** 2)
-    rmse = math.sqrt(residual / y_true.size)
-    r2 = 1.0 - residual / total if total > 0 else math.nan
+    with np.errstate(over="ignore", invalid="ignore"):  # huge values give inf, not a warning
+        residual = np.sum((y_true - y_pred) ** 2)
+        total = np.sum((y_true - y_true.mean()) ** 2)
+        rmse = math.sqrt(residual / y_true.size)
+        r2 = 1.0 - residual / total if total > 0 and math.isfinite(total) else math.nan
     return rmse, float(r2)
 
 
@@ -268,10 +272,15 @@ def _plot_epoch_series(ax: Axes, per_epoch: pd.DataFrame, column: str | None, la
 
 
 def _padded_range(values: np.ndarray) -> tuple[float, float]:
-    """Bounds of ``values`` widened by 5 % (or by 1 when all values are equal)."""
-    low, high = float(values.min()), float(values.max())
-    pad = 0.05 * (high - low) or 1.0
-    return low - pad, high + pad
+    """Bounds of the finite ``values`` widened by 5 % (or by 1 when all values are
+    equal), kept within ±1e300 so that no axis computation overflows (any finite value
+    plots, even 1e308)."""
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return -1.0, 1.0
+    low, high = float(finite.min()), float(finite.max())
+    pad = (0.05 * high - 0.05 * low) or 1.0  # two halves: high - low may overflow
+    return max(low - pad, -_AXIS_LIMIT), min(high + pad, _AXIS_LIMIT)
 
 
 def _label(ax: Axes, title: str, xlabel: str, ylabel: str) -> None:

@@ -116,13 +116,19 @@ def collect_runs(sweep_dir: Path) -> list[Run]:
                 error = json.loads((folder / FAILED).read_text())["error"]
                 runs.append(Run(folder, overrides, seed, error=error))
             else:
-                metrics = json.loads((folder / METRICS).read_text())
+                metrics = _numbers(json.loads((folder / METRICS).read_text()))
                 runs.append(Run(folder, overrides, seed, metrics=metrics))
         except (json.JSONDecodeError, KeyError) as exc:
             raise ReportError(f"{folder}: unreadable run record ({exc})") from None
     if not runs:
         raise ReportError(f"{sweep_dir}: no run directory with {METRICS} or {FAILED}")
     return runs
+
+
+def _numbers(metrics: dict) -> dict[str, dict[str, float]]:
+    """A ``metrics.json``'s parts with ``null`` (an undefined metric) read as NaN."""
+    return {part: {k: math.nan if v is None else v for k, v in metrics[part].items()}
+            for part in ("val", "test")}  # fmt: skip
 
 
 def _mean_sd(values: Sequence[float]) -> tuple[float, float]:

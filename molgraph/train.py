@@ -35,6 +35,7 @@ from molgraph.data.dataset import DataSource, GraphDataset
 from molgraph.data.embeddings import esm_embeddings, fill_esm_cache
 from molgraph.data.loader import GraphDataModule
 from molgraph.data.scaffolds import ScaffoldSplit
+from molgraph.data.split_checks import split_dataset
 from molgraph.data.splits import Splitter
 from molgraph.errors import ConfigError
 from molgraph.esm import ESMSettings, LoadedESM
@@ -140,7 +141,7 @@ def train(run: TrainingRun, run_dir: str | Path) -> Metrics:
         dataset = dataset.with_embeddings(embeddings)
     if fusion is not None:
         encoder = fusion.encoder(encoder, language)
-    split = run.split(dataset.items, dataset.y.numpy(), dataset.row_ids, table=dataset.table)
+    split = split_dataset(run.split, dataset)  # identical items in one part; val scorable
     if rank_zero_only.rank == 0:  # under DDP every rank builds the run; rank zero writes
         split.save(run_dir / "split.json", dataset.row_ids)
     log.info("split: %d train, %d val, %d test", len(split.train), len(split.val), len(split.test))
@@ -236,13 +237,16 @@ def _model(
     trained_on: dict[str, Any],
 ) -> PropertyModel:
     """The model to train: head sized from the encoder and targets, regression targets
-    standardised with the training set's statistics, and the recipe that rebuilds it."""
+    standardised with the training set's statistics (per target kind), and the recipe that rebuilds it."""
     task = Task(run.data.task, run.data.target_columns)
     mean, std = None, None
-    if task.kind == "regression":
+    if task.kind != "classification":
         train_y = dataset.y[train_indices]
         mean = torch.nanmean(train_y, dim=0)
         std = torch.sqrt(torch.nanmean((train_y - mean) ** 2, dim=0)).clamp_min(1e-6)
+        if task.kind != "regression":  # mixed: classification targets stay as logits
+            regression = torch.tensor([k == "regression" for k in task.kinds])
+            mean, std = torch.where(regression, mean, 0.0), torch.where(regression, std, 1.0)
     head = run.head.with_arguments(in_dim=encoder.out_dim, out_dim=len(task.names))
     recipe = Recipe(run.featurizer, encoder_spec, head, task, fusion, trained_on)
     options = dict(run.model)

@@ -19,25 +19,57 @@ from pathlib import Path
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 import __main__
 from molgraph.builder import config_dir, train_from_config
-from molgraph.errors import ConfigError
+from molgraph.errors import ConfigError, MolgraphError
 from molgraph.models.tasks import Task
 from molgraph.report import record_failure
 
 log = logging.getLogger(__name__)
 
 _DIRECTIONS = {"regression": "minimize", "classification": "maximize"}
+#: Errors of the data or the config: one line without ``--debug``, not a traceback.
+USER_ERRORS = (MolgraphError, OmegaConfBaseException, InstantiationException)
+DEBUG = "MOLGRAPH_DEBUG"
 
 
-def sweep_direction(task_kind: str) -> str:
+_flags = {"debug": False}
+
+
+def _debugging() -> bool:
+    """``--debug`` was given, or ``MOLGRAPH_DEBUG`` is set (to anything but 0)."""
+    return _flags["debug"] or os.environ.get(DEBUG, "") not in ("", "0")
+
+
+class _Reported(SystemExit):
+    """A single run's error, already printed as one line (Hydra passes SystemExit on)."""
+
+
+def monitored_task(task: object) -> Task:
+    """The task of ``data.task`` (one kind, a list per target or a mapping), for its
+    monitored metric."""
+    if isinstance(task, (DictConfig, ListConfig)):
+        task = OmegaConf.to_container(task)
+    try:
+        if isinstance(task, dict):
+            return Task(tuple(task.values()), tuple(task))
+        if isinstance(task, (list, tuple)):
+            return Task(tuple(task), tuple(str(i) for i in range(len(task))))
+        if task not in _DIRECTIONS:
+            raise ValueError(f"data.task must be one of {sorted(_DIRECTIONS)}, got {task!r}")
+        return Task(task, ())  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def sweep_direction(task_kind: object) -> str:
     """Optuna's direction for a task's monitored metric (``${direction:${data.task}}``)."""
-    if task_kind not in _DIRECTIONS:
-        raise ConfigError(f"data.task must be one of {sorted(_DIRECTIONS)}, got {task_kind!r}")
-    return _DIRECTIONS[task_kind]
+    return "maximize" if monitored_task(task_kind).mode == "max" else "minimize"
 
 
 if not OmegaConf.has_resolver("direction"):
@@ -84,7 +116,7 @@ def train_replicates(cfg: DictConfig, run_dir: Path) -> float | None:
         for part in ("val", "test"):
             means = {k: v for k, v in metrics[part].items() if "/" not in k}
             print(f"{part} metrics: " + json.dumps({k: round(v, 4) for k, v in means.items()}))
-        monitor = Task(cfg.data.task, ()).monitor.removeprefix("val/")
+        monitor = monitored_task(cfg.data.task).monitor.removeprefix("val/")
         values.append(metrics["val"][monitor])
     return sum(values) / len(values)
 
@@ -99,6 +131,9 @@ def _task(cfg: DictConfig) -> float | None:
     except Exception as error:
         record_failure(run_dir, error)
         if not multirun:
+            if not _debugging() and isinstance(error, USER_ERRORS):
+                print(f"molgraph train: {' '.join(str(error).split())}", file=sys.stderr)
+                raise _Reported(1) from None
             raise
         log.exception("run %s failed (recorded in failed.json); the sweep goes on", run_dir)
         return _worst(cfg)
@@ -114,6 +149,8 @@ def _worst(cfg: DictConfig) -> float:
 
 
 def main(argv: list[str]) -> int:
+    _flags["debug"] = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]  # not a Hydra override
     app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")(_task)
     # DDP's launcher starts the other ranks as `python sys.argv[0] sys.argv[1:]`, or as
     # `python -m <module of __main__> sys.argv[1:]` after `python -m ...` (molgraph.cli.main,
@@ -122,6 +159,8 @@ def main(argv: list[str]) -> int:
     sys.argv, __main__.__spec__ = [__file__, *argv], None
     try:
         app()
+    except _Reported:
+        return 1
     finally:
         sys.argv, __main__.__spec__ = saved
     return 0

@@ -20,7 +20,7 @@ from molgraph.data.tables import LabelledSource
 from molgraph.data.variants import VariantGraphs
 from molgraph.featurize import Featurizer
 from molgraph.packed import PackedGraphs, Padding
-from molgraph.types import ItemName, TaskKind
+from molgraph.types import ItemName, TaskKinds
 
 __all__ = ["DataSource", "GraphDataset"]
 
@@ -48,7 +48,7 @@ class GraphDataset:
     item_name: ItemName
     row_ids: np.ndarray
     target_names: tuple[str, ...]
-    task: TaskKind = "regression"
+    task: TaskKinds = "regression"
     failures: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=["row", "item", "reason"])
     )

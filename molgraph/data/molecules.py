@@ -14,7 +14,7 @@ from molgraph.data.featurization import featurize_rows
 from molgraph.data.tables import check_labels_source, failures_table, labels_of, read_table
 from molgraph.errors import ConfigError, MolgraphError
 from molgraph.featurize import Featurizer, MoleculeFeaturizer
-from molgraph.types import TaskKind
+from molgraph.types import TaskKinds
 
 _FORMAT = 2  # 2: ETKDG with bounded attempts and a random-coordinate retry
 _LAYOUT = CacheLayout(item_column="smiles", items_file="smiles.json")
@@ -49,13 +49,14 @@ class MoleculeCSV:
     smiles_column
         Column holding SMILES.
     task
-        ``regression`` or ``classification`` (binary labels 0/1 per task).
+        ``regression`` or ``classification`` (binary labels 0/1) for every target, or one
+        kind per target: a list in column order or a mapping from column to kind.
     """
 
     path: str
     target_columns: Sequence[str]
     smiles_column: str = "smiles"
-    task: TaskKind = "regression"
+    task: TaskKinds = "regression"
 
     def __post_init__(self) -> None:
         check_labels_source(self)

@@ -31,7 +31,7 @@ from molgraph.data.tables import (
 )
 from molgraph.errors import ConfigError, MolgraphError
 from molgraph.featurize import Featurizer, ProteinFeaturizer
-from molgraph.types import TaskKind
+from molgraph.types import TaskKinds
 
 __all__ = [
     "StructureFolder",
@@ -108,7 +108,8 @@ class StructureFolder:
         Column of the chains to keep (``A`` or ``A,B``; empty = the featurizer's
         ``chains``), or None.
     task
-        ``regression`` or ``classification`` (binary labels 0/1 per task).
+        ``regression`` or ``classification`` (binary labels 0/1) for every target, or one
+        kind per target: a list in column order or a mapping from column to kind.
     """
 
     path: str
@@ -116,7 +117,7 @@ class StructureFolder:
     structures: str | None = None
     file_column: str = "file"
     chain_column: str | None = "chain"
-    task: TaskKind = "regression"
+    task: TaskKinds = "regression"
 
     def __post_init__(self) -> None:
         check_labels_source(self)

@@ -31,7 +31,7 @@ from molgraph.data.variants import VariantGraphs
 from molgraph.errors import ConfigError, FeaturizationError, MolgraphError
 from molgraph.featurize import Featurizer, ProteinFeaturizer
 from molgraph.packed import PackedGraphs
-from molgraph.types import TaskKind
+from molgraph.types import TaskKinds
 
 _FORMAT = 1
 
@@ -61,7 +61,7 @@ class MutationalScan:
     offset
         With ``numbering="index"``: 0 for 0-based positions, 1 for 1-based ones.
     task
-        ``regression`` or ``classification``.
+        ``regression`` or ``classification``, or one kind per target (a list or mapping).
     """
 
     path: str
@@ -72,7 +72,7 @@ class MutationalScan:
     sequence_column: str | None = None
     numbering: Numbering = "residue"
     offset: int = 0
-    task: TaskKind = "regression"
+    task: TaskKinds = "regression"
 
     def __post_init__(self) -> None:
         check_labels_source(self)

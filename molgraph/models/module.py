@@ -103,10 +103,13 @@ class PropertyModel(L.LightningModule):
 
     def predict_batch(self, batch: GraphBatch) -> Tensor:
         """Predictions ``[G, T]`` in target units (probabilities for classification)."""
-        output = self(batch)
-        if self.task.kind == "regression":
-            return output * self.target_std + self.target_mean
-        return self.task.activation(output)
+        return self._in_units(self(batch))
+
+    def _in_units(self, output: Tensor) -> Tensor:
+        """Raw outputs → target units (classification targets keep mean 0 and std 1)."""
+        if self.task.kind == "classification":
+            return self.task.activation(output)
+        return self.task.activation(output * self.target_std + self.target_mean)
 
     @torch.inference_mode()
     def predict_batches(self, batches: Iterable[GraphBatch]) -> Tensor:
@@ -117,7 +120,7 @@ class PropertyModel(L.LightningModule):
 
     def _loss(self, batch: GraphBatch, output: Tensor) -> Tensor:
         target = batch.y
-        if self.task.kind == "regression":
+        if self.task.kind != "classification":
             target = (target - self.target_mean) / self.target_std
         return self.task.loss(output, target, batch.y_mask)
 
@@ -169,11 +172,7 @@ class PropertyModel(L.LightningModule):
             batch_size=batch.num_graphs,
             sync_dist=True,
         )
-        pred = (
-            output * self.target_std + self.target_mean
-            if self.task.kind == "regression"
-            else self.task.activation(output)
-        )
+        pred = self._in_units(output)
         self._outputs[stage].append((pred.detach(), batch.y, batch.y_mask))
 
     def _eval_epoch_end(self, stage: str) -> None:

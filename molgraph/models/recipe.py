@@ -5,7 +5,8 @@ bundle (``recipe.json``) as plain JSON-able data: the featurizer's settings, the
 and head as a molgraph class plus constructor arguments (:class:`ModuleSpec`), the task,
 the ESM fusion (:class:`~molgraph.nn.fusion.FusionSpec`) and what the model was trained on.
 A recipe comes from a file, so building from it imports and calls molgraph's own
-``nn.Module`` classes and nothing else; no Hydra is involved.
+``nn.Module`` classes (of :data:`RECIPE_MODULES`) and nothing else, and a name outside
+them is refused before anything is imported; no Hydra is involved.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,6 +29,13 @@ from molgraph.nn.fusion import FusionSpec
 #: The keys a recipe's JSON form gives its typed fields; any other key (a bundle's
 #: ``format`` and ``weights``, keys of later versions) is carried through unchanged.
 _FIELDS = ("featurizer", "encoder", "head", "task", "fusion", "trained_on", "molgraph_version")
+#: The modules whose classes a recipe may name: molgraph's encoders and heads. A spec from
+#: a config may also name classes of the packages the config trusts (``user_packages``).
+RECIPE_MODULES = ("molgraph.nn", "molgraph.models")
+
+
+def _within(module_name: str, packages: Sequence[str]) -> bool:
+    return any(module_name == p or module_name.startswith(f"{p}.") for p in packages)
 
 
 def public_name(cls: type) -> str:
@@ -46,25 +54,47 @@ class ModuleSpec:
     """A molgraph ``nn.Module`` class, by dotted name, and its constructor arguments.
 
     The JSON form is Hydra's: ``{"_target_": "molgraph.nn.GINEncoder", "hidden_dim": 300}``.
+    ``target`` must lie in :data:`RECIPE_MODULES` or in a package of ``trusted`` (packages
+    a config or a caller vouches for; never stored, so a recipe read back from a file
+    names molgraph's classes only).
     """
 
     target: str
     arguments: Mapping[str, Any] = field(default_factory=dict)
+    trusted: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
     def of(cls, module_class: type[nn.Module], **arguments: Any) -> ModuleSpec:
-        """The spec of ``module_class`` with ``arguments``."""
-        return cls(public_name(module_class), arguments)
+        """The spec of ``module_class`` (its package trusted: the caller holds the class)
+        with ``arguments``."""
+        package = module_class.__module__.split(".")[0]
+        return cls(
+            public_name(module_class), arguments, () if package == "molgraph" else (package,)
+        )
 
     @classmethod
-    def from_dict(cls, node: Any, where: str) -> ModuleSpec:
-        """From the JSON form; nested targets and Hydra's ``_args_``-style keys are refused."""
+    def from_dict(cls, node: Any, where: str, trusted: Sequence[str] = ()) -> ModuleSpec:
+        """From the JSON form; nested targets, Hydra's ``_args_``-style keys and targets
+        outside :data:`RECIPE_MODULES` and ``trusted`` are refused (nothing is imported)."""
         if not isinstance(node, Mapping) or not isinstance(node.get("_target_"), str):
             raise CheckpointError(f"{where}: expected a mapping with a _target_")
         arguments = {k: v for k, v in node.items() if k != "_target_"}
         if any(k.startswith("_") for k in arguments) or "_target_" in repr(arguments):
             raise CheckpointError(f"{where}: {node['_target_']!r} has nested targets or Hydra keys")
-        return cls(node["_target_"], arguments)
+        spec = cls(node["_target_"], arguments, tuple(trusted))
+        spec._check(where)
+        return spec
+
+    def _check(self, where: str) -> str:
+        """The target's module name, if it may be imported; else CheckpointError."""
+        module_name = self.target.rpartition(".")[0]
+        if not _within(module_name, (*RECIPE_MODULES, *self.trusted)):
+            raise CheckpointError(
+                f"{where}: refusing {self.target!r}: a recipe names classes of "
+                f"{' and '.join(RECIPE_MODULES)} only (a training config may add packages "
+                "of your own with user_packages=[...])"
+            )
+        return module_name
 
     def to_dict(self) -> dict[str, Any]:
         return {"_target_": self.target, **self.arguments}
@@ -73,20 +103,20 @@ class ModuleSpec:
         return replace(self, arguments={**self.arguments, **arguments})
 
     def module_class(self, where: str = "recipe") -> type[nn.Module]:
-        """The class named by ``target``: only a molgraph ``nn.Module`` class is accepted
-        (a dotted path could reach any function through module attributes), and only a
-        molgraph module is imported to find it."""
-        module_name, _, name = self.target.rpartition(".")
+        """The class named by ``target``: only an ``nn.Module`` class defined in
+        :data:`RECIPE_MODULES` (or a trusted package) is accepted (a dotted path could
+        reach any function through module attributes), and the module is checked against
+        them before it is imported."""
+        module_name = self._check(where)
+        name = self.target.rpartition(".")[2]
         refused = CheckpointError(f"{where}: refusing {self.target!r}: not a molgraph module class")
-        if not module_name.startswith("molgraph."):
-            raise refused
         try:
             cls = getattr(importlib.import_module(module_name), name)
         except (ImportError, AttributeError):
             raise CheckpointError(f"{where}: {self.target!r} is not a class") from None
         if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
             raise refused
-        if not cls.__module__.startswith("molgraph."):
+        if not _within(cls.__module__, (*RECIPE_MODULES, *self.trusted)):
             raise refused
         return cls
 

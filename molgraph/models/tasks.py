@@ -17,7 +17,7 @@ from torchmetrics.functional import (
 )
 from torchmetrics.functional.classification import binary_auroc, binary_average_precision
 
-from molgraph.types import TaskKind
+from molgraph.types import TaskKind, compact_kinds, task_kinds
 
 _REGRESSION = {
     "rmse": lambda p, t: mean_squared_error(p, t, squared=False),
@@ -36,32 +36,54 @@ class Task:
     """Regression (MSE on standardised targets) or binary classification (BCE), one or
     more targets; missing labels are masked out of loss and metrics.
 
-    The monitored metric is RMSE (minimised) for regression and ROC-AUC (maximised) for
-    classification, averaged over targets.
+    ``kind`` is one kind for every target, or a tuple of one kind per target (a mixed
+    task trains regression and classification targets together). The monitored metric
+    is RMSE (minimised) for regression, ROC-AUC (maximised) for classification, averaged
+    over targets, and the validation loss (minimised) for a mixed task.
     """
 
-    kind: TaskKind
+    kind: TaskKind | tuple[TaskKind, ...]
     names: tuple[str, ...]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "names", tuple(self.names))
-        if self.kind not in ("regression", "classification"):
-            raise ValueError(f"task kind must be regression or classification, got {self.kind!r}")
+        if isinstance(self.kind, str):
+            task_kinds(self.kind, ())  # checks the kind
+        else:
+            object.__setattr__(self, "kind", compact_kinds(task_kinds(self.kind, self.names)))
+
+    @property
+    def kinds(self) -> tuple[TaskKind, ...]:
+        """The kind of each target."""
+        return task_kinds(self.kind, self.names)
 
     @property
     def monitor(self) -> str:
-        return "val/rmse" if self.kind == "regression" else "val/roc_auc"
+        return {"regression": "val/rmse", "classification": "val/roc_auc"}.get(
+            self.kind, "val/loss"
+        )
 
     @property
     def mode(self) -> Literal["min", "max"]:
-        return "min" if self.kind == "regression" else "max"
+        return "max" if self.kind == "classification" else "min"
+
+    def _classified(self, output: Tensor) -> Tensor:
+        """Bool ``[T]``: which targets are classification targets."""
+        flags = [k == "classification" for k in self.kinds]
+        return torch.tensor(flags, dtype=torch.bool, device=output.device)
 
     def loss(self, output: Tensor, target: Tensor, mask: Tensor) -> Tensor:
         """Mean loss over labelled entries; ``[G, T]`` each, mask bool."""
         if self.kind == "regression":
             per_entry = F.mse_loss(output, target, reduction="none")
-        else:
+        elif self.kind == "classification":
             per_entry = F.binary_cross_entropy_with_logits(output, target, reduction="none")
+        else:
+            per_entry = torch.where(
+                self._classified(output),
+                F.binary_cross_entropy_with_logits(output, target, reduction="none"),
+                F.mse_loss(output, target, reduction="none"),
+            )
         # where, not a product: an unlabelled entry (e.g. a padding graph) contributes
         # exactly zero even if its output is not finite
         total = torch.where(mask, per_entry, torch.zeros_like(per_entry)).sum()
@@ -69,24 +91,32 @@ class Task:
 
     def activation(self, output: Tensor) -> Tensor:
         """Model output → prediction in target units (probabilities for classification)."""
-        return torch.sigmoid(output) if self.kind == "classification" else output
+        if self.kind == "regression":
+            return output
+        if self.kind == "classification":
+            return torch.sigmoid(output)
+        return torch.where(self._classified(output), torch.sigmoid(output), output)
 
     def metrics(self, pred: Tensor, target: Tensor, mask: Tensor) -> dict[str, float]:
-        """Metrics per target (``name/target``) and averaged (``name``) over targets where
-        they are defined (e.g. ROC-AUC needs both classes)."""
-        functions = _REGRESSION if self.kind == "regression" else _CLASSIFICATION
+        """Metrics per target (``name/target``) and averaged (``name``) over the targets of
+        their kind where they are defined (e.g. ROC-AUC needs both classes)."""
         pred, target, mask = pred.detach().double().cpu(), target.double().cpu(), mask.cpu()
         out: dict[str, float] = {}
-        for metric, fn in functions.items():
-            values = []
-            for t, name in enumerate(self.names):
-                m = mask[:, t]
-                value = _defined(fn, pred[m, t], target[m, t], self.kind)
-                out[f"{metric}/{name}"] = value
-                values.append(value)
-            out[metric] = (
-                float(np.nanmean(values)) if not np.all(np.isnan(values)) else float("nan")
-            )
+        kinds = self.kinds
+        for kind, functions in (("regression", _REGRESSION), ("classification", _CLASSIFICATION)):
+            targets = [(t, name) for t, name in enumerate(self.names) if kinds[t] == kind]
+            if not targets:
+                continue
+            for metric, fn in functions.items():
+                values = []
+                for t, name in targets:
+                    m = mask[:, t]
+                    value = _defined(fn, pred[m, t], target[m, t], kind)
+                    out[f"{metric}/{name}"] = value
+                    values.append(value)
+                out[metric] = (
+                    float(np.nanmean(values)) if not np.all(np.isnan(values)) else float("nan")
+                )
         return out
 
 
