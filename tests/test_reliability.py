@@ -68,3 +68,52 @@ def test_model_seed_does_not_change_the_dataset_cache(tmp_path: Path) -> None:
         featurizer = MoleculeFeaturizer.preset("default", conformer=True, conformer_seed=seed)
         source.load(featurizer, cache, 1)
     assert len([p for p in cache.iterdir() if not p.name.startswith(".")]) == 3
+
+
+def test_report_plot_leaves_the_callers_backend_alone(tmp_path: Path) -> None:
+    import matplotlib
+    import pandas as pd
+
+    from molgraph.report import plot_summary
+
+    table = pd.DataFrame({
+        "configuration": ["encoder=gin", "encoder=gat"], "metric": ["rmse", "rmse"],
+        "n_runs": [3, 3], "val_mean": [1.0, 1.2], "val_sd": [0.1, 0.05],
+        "test_mean": [1.1, 1.3], "test_sd": [0.2, float("nan")],
+    })  # fmt: skip
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        out = plot_summary(table, tmp_path / "report.png")
+        assert matplotlib.get_backend() == "svg"
+        assert out.read_bytes()[:4] == b"\x89PNG"
+    finally:
+        matplotlib.use(before)
+
+
+def test_missing_extra_is_named(monkeypatch) -> None:
+    import importlib.util
+
+    from molgraph.cli import train as train_cli
+
+    assert train_cli.missing_extra(["search=optuna"]) is None  # the test extra installs it
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec",
+        lambda name, *a: None if name.startswith("hydra_plugins.") else real(name, *a),
+    )  # fmt: skip
+    assert "molgraph[search]" in train_cli.missing_extra(["data=bbbp", "search=optuna"])
+    assert "molgraph[slurm]" in train_cli.missing_extra(["-m", "hydra/launcher=slurm"])
+    assert main(["train", "search=optuna"]) == 2
+    assert train_cli.missing_extra(["data=bbbp"]) is None
+
+
+def test_pytest_is_not_a_runtime_dependency() -> None:
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    assert not any(d.startswith("pytest") for d in project["dependencies"])
+    assert any(d.startswith("pytest") for d in project["optional-dependencies"]["test"])
+    extras = project["optional-dependencies"]
+    for extra in ("search", "slurm"):
+        assert set(extras[extra]) <= set(extras["test"])

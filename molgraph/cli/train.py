@@ -9,6 +9,7 @@ sweep optimises.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import math
@@ -113,7 +114,32 @@ def _worst(cfg: DictConfig) -> float:
         return math.nan
 
 
+#: Hydra plugins of the optional extras: (override prefix, plugin module, extra).
+EXTRAS = (
+    ("search=optuna", "hydra_plugins.hydra_optuna_sweeper", "search"),
+    ("hydra/launcher=slurm", "hydra_plugins.hydra_submitit_launcher", "slurm"),
+    ("hydra/launcher=submitit", "hydra_plugins.hydra_submitit_launcher", "slurm"),
+)
+
+
+def missing_extra(argv: list[str]) -> str | None:
+    """The error for an override whose plugin is not installed, naming the extra."""
+    for prefix, module, extra in EXTRAS:
+        if any(a.lstrip("+~").startswith(prefix) for a in argv):
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except ModuleNotFoundError:
+                found = False
+            if not found:
+                return (f"molgraph train: {prefix.split('=')[0]}={prefix.split('=')[1]} needs "
+                        f"the '{extra}' extra: pip install 'molgraph[{extra}]'")  # fmt: skip
+    return None
+
+
 def main(argv: list[str]) -> int:
+    if (error := missing_extra(argv)) is not None:
+        print(error, file=sys.stderr)
+        return 2
     app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")(_task)
     # DDP's launcher starts the other ranks as `python sys.argv[0] sys.argv[1:]`, or as
     # `python -m <module of __main__> sys.argv[1:]` after `python -m ...` (molgraph.cli.main,
