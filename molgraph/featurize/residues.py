@@ -61,7 +61,7 @@ FORCE_FIELD_RESIDUES = {
     **dict.fromkeys(
         ("HSD", "HSE", "HSP", "HID", "HIE", "HIP", "HIS1", "HIS2", "HISD", "HISE", "HISH", "HSH"),
         "HIS",
-    ),  # fmt: skip
+    ),
     **dict.fromkeys(("CYX", "CYM", "CYS2", "CYN"), "CYS"),
     **dict.fromkeys(("ASH", "ASPP", "ASPH"), "ASP"),
     **dict.fromkeys(("GLH", "GLUP", "GLUH"), "GLU"),
