@@ -7,6 +7,7 @@ over every input of a file; :func:`predict_file` and
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from molgraph.io import write_table
 from molgraph.models.checkpoint import read_checkpoint
 from molgraph.models.module import PropertyModel
 from molgraph.models.recipe import Recipe
+from molgraph.resume import RUNNING, unfinished
 
 #: Values ``[n, width]`` (numpy) of featurized graphs, in order.
 Scorer = Callable[[Graphs], np.ndarray]
@@ -48,6 +50,9 @@ def load_model(path: str | Path) -> tuple[PropertyModel, Featurizer]:
             )
         recipe, state_dict = bundle.recipe, bundle.state_dict
     else:
+        if unfinished(Path(path)):
+            warnings.warn(f"{path}: this run did not finish (it holds {RUNNING}: killed, or "
+                          "still training); its model may be missing or not its best", stacklevel=2)  # fmt: skip
         recipe, state_dict = read_checkpoint(path)
     return PropertyModel.from_recipe(recipe, state_dict), recipe.featurizer
 

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 
 from molgraph.errors import MolgraphError
 from molgraph.models.tasks import Task
+from molgraph.resume import RUNNING, unfinished
 
 FAILED = "failed.json"
 METRICS = "metrics.json"
@@ -107,13 +108,16 @@ def collect_runs(sweep_dir: Path) -> list[Run]:
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ReportError(f"{sweep_dir}: not a directory")
-    folders = {p.parent for name in (METRICS, FAILED) for p in sweep_dir.rglob(name)}
+    folders = {p.parent for name in (METRICS, FAILED, RUNNING) for p in sweep_dir.rglob(name)}
     runs = []
     for folder in sorted(folders):
         overrides = _read_overrides(folder, sweep_dir)
         seed = _read_seed(folder, overrides)
         try:
-            if (folder / FAILED).is_file():
+            if unfinished(folder) and not (folder / METRICS).is_file():
+                error = f"did not finish ({RUNNING} marker: killed, or still training)"
+                runs.append(Run(folder, overrides, seed, error=error))
+            elif (folder / FAILED).is_file():
                 error = json.loads((folder / FAILED).read_text())["error"]
                 runs.append(Run(folder, overrides, seed, error=error))
             else:

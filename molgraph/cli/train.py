@@ -28,6 +28,7 @@ from molgraph.builder import config_dir, train_from_config
 from molgraph.errors import ConfigError
 from molgraph.models.tasks import Task
 from molgraph.report import record_failure
+from molgraph.resume import resume_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -136,10 +137,46 @@ def missing_extra(argv: list[str]) -> str | None:
     return None
 
 
+def resume(run_dir: Path) -> int:
+    """``molgraph train resume=RUN_DIR``: the run's own config.yaml, same split, from its
+    last epoch (epoch count, early-stopping and best-checkpoint state carried on)."""
+    config = run_dir / "config.yaml"
+    if not config.is_file():
+        print(f"molgraph train: resume={run_dir}: no config.yaml there", file=sys.stderr)
+        return 2
+    try:
+        resume_checkpoint(run_dir)
+    except ConfigError as exc:
+        print(f"molgraph train: {exc}", file=sys.stderr)
+        return 2
+    cfg = OmegaConf.load(config)
+    assert isinstance(cfg, DictConfig)
+    if int(cfg.get("replicates", 1)) != 1:
+        print("molgraph train: resume: resume each seed<i>/ folder of a replicates run "
+              "on its own", file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        metrics = train_from_config(cfg, run_dir, resume=True)
+    except ConfigError as exc:
+        print(f"molgraph train: {exc}", file=sys.stderr)
+        return 2
+    print(f"\nrun directory: {run_dir} (resumed)")
+    for part in ("val", "test") if metrics else ():
+        means = {k: round(v, 4) for k, v in metrics[part].items() if "/" not in k}
+        print(f"{part} metrics: " + json.dumps(means))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if (error := missing_extra(argv)) is not None:
         print(error, file=sys.stderr)
         return 2
+    if any(a.startswith("resume=") for a in argv):
+        if len(argv) != 1:
+            print("molgraph train: resume=RUN_DIR takes no other overrides (the run's own "
+                  "config.yaml is used)", file=sys.stderr)  # fmt: skip
+            return 2
+        return resume(Path(argv[0].split("=", 1)[1]))
     app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")(_task)
     # DDP's launcher starts the other ranks as `python sys.argv[0] sys.argv[1:]`, or as
     # `python -m <module of __main__> sys.argv[1:]` after `python -m ...` (molgraph.cli.main,
