@@ -46,6 +46,7 @@ from molgraph.models.recipe import ModuleSpec, Recipe, public_name
 from molgraph.models.tasks import Task
 from molgraph.nn.fusion import ESMResidueEmbedding, FusionSpec
 from molgraph.nn.output import Encoder
+from molgraph.progress import MetricsProgressBar
 from molgraph.resume import (
     LoaderEpoch,
     RandomState,
@@ -284,6 +285,8 @@ def _trainer(run: TrainingRun, task: Task, run_dir: Path) -> L.Trainer:
         RandomState(),
         LoaderEpoch(),
     ]
+    if run.trainer.get("enable_progress_bar", True):
+        callbacks.append(MetricsProgressBar(task.monitor))
     loggers: list[Logger] = [CSVLogger(run_dir, name="", version="")]
     if run.logger is not None:
         try:

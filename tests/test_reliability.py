@@ -117,3 +117,17 @@ def test_pytest_is_not_a_runtime_dependency() -> None:
     extras = project["optional-dependencies"]
     for extra in ("search", "slurm"):
         assert set(extras[extra]) <= set(extras["test"])
+
+
+def test_progress_bar_shows_loss_and_monitored_metric() -> None:
+    from types import SimpleNamespace
+
+    from molgraph.progress import MetricsProgressBar
+
+    bar = MetricsProgressBar("val/rmse")
+    trainer = SimpleNamespace(
+        callback_metrics={"train/loss": torch.tensor(0.51234), "val/rmse": torch.tensor(1.25)},
+        progress_bar_metrics={}, loggers=[],
+    )  # fmt: skip
+    shown = bar.get_metrics(trainer, None)
+    assert shown["loss"] == "0.5123" and shown["val/rmse"] == "1.25"
