@@ -166,7 +166,10 @@ def score_file(
     values = np.full((len(rows.table), width), np.nan, dtype=np.float32)
     if rows.graphs is not None:
         values[rows.ok] = score(rows.graphs)
-    return rows.table.copy(), values, rows.errors
+    table = rows.table.copy()
+    if rows.notes is not None:  # structures: dropped waters, mapped residues, ...
+        table[free_name(table, "notes")] = rows.notes
+    return table, values, rows.errors
 
 
 def predict_file(
