@@ -114,7 +114,8 @@ def collect_runs(sweep_dir: Path) -> list[Run]:
         overrides = _read_overrides(folder, sweep_dir)
         seed = _read_seed(folder, overrides)
         try:
-            if unfinished(folder) and not (folder / METRICS).is_file():
+            done = (folder / METRICS).is_file() or (folder / FAILED).is_file()
+            if unfinished(folder) and not done:
                 error = f"did not finish ({RUNNING} marker: killed, or still training)"
                 runs.append(Run(folder, overrides, seed, error=error))
             elif (folder / FAILED).is_file():
