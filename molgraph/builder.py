@@ -149,12 +149,13 @@ def run_from_config(cfg: DictConfig) -> TrainingRun:
     )
 
 
-def train_from_config(cfg: DictConfig, run_dir: Path) -> Metrics:
-    """Write the resolved config to ``run_dir/config.yaml`` and train the run it describes."""
+def train_from_config(cfg: DictConfig, run_dir: Path, resume: bool = False) -> Metrics:
+    """Write the resolved config to ``run_dir/config.yaml`` and train the run it describes
+    (``resume``: go on from the run's last epoch)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     if rank_zero_only.rank == 0:  # under DDP every rank builds the run; rank zero writes
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    return train(run_from_config(cfg), run_dir)
+    return train(run_from_config(cfg), run_dir, resume)
 
 
 def precompute_esm_from_config(cfg: DictConfig) -> int:

@@ -45,12 +45,14 @@ def fit_and_report(
     datamodule: GraphDataModule,
     trainer: L.Trainer,
     run_dir: Path,
+    checkpoint: Path | None = None,
 ) -> dict[str, dict[str, float]]:
     """Train, restore the best checkpoint, and write the run's artefacts to ``run_dir``:
     ``model.pt``, ``metrics.json`` (val and test, per task; an undefined metric is
     ``null`` with its reason under ``undefined``), ``predictions_test.csv``,
-    ``training_curves.png`` and ``parity.png`` and/or ``roc.png``."""
-    trainer.fit(model, datamodule)
+    ``training_curves.png`` and ``parity.png`` and/or ``roc.png``. ``checkpoint``: resume
+    from it (a killed run's ``last.ckpt``)."""
+    trainer.fit(model, datamodule, ckpt_path=checkpoint)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if best:
         checkpoint = torch.load(best, map_location="cpu", weights_only=True)

@@ -7,6 +7,7 @@ over every input of a file; :func:`predict_file` and
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from molgraph.io import write_table
 from molgraph.models.checkpoint import read_checkpoint
 from molgraph.models.module import PropertyModel
 from molgraph.models.recipe import Recipe
+from molgraph.resume import RUNNING, unfinished
 
 #: Values ``[n, width]`` (numpy) of featurized graphs, in order.
 Scorer = Callable[[Graphs], np.ndarray]
@@ -48,6 +50,9 @@ def load_model(path: str | Path) -> tuple[PropertyModel, Featurizer]:
             )
         recipe, state_dict = bundle.recipe, bundle.state_dict
     else:
+        if unfinished(Path(path)):
+            warnings.warn(f"{path}: this run did not finish (it holds {RUNNING}: killed, or "
+                          "still training); its model may be missing or not its best", stacklevel=2)  # fmt: skip
         recipe, state_dict = read_checkpoint(path)
     return PropertyModel.from_recipe(recipe, state_dict), recipe.featurizer
 
@@ -161,7 +166,10 @@ def score_file(
     values = np.full((len(rows.table), width), np.nan, dtype=np.float32)
     if rows.graphs is not None:
         values[rows.ok] = score(rows.graphs)
-    return rows.table.copy(), values, rows.errors
+    table = rows.table.copy()
+    if rows.notes is not None:  # structures: dropped waters, mapped residues, ...
+        table[free_name(table, "notes")] = rows.notes
+    return table, values, rows.errors
 
 
 def predict_file(

@@ -17,14 +17,21 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from molgraph.bundles import Bundle, open_bundle
+from molgraph.bundles import Bundle, is_bundle, open_bundle
 from molgraph.data.embeddings import Graphs
 from molgraph.errors import CheckpointError, FeaturizationError, MolgraphError
 from molgraph.io import write_table
 from molgraph.models.module import PropertyModel
 from molgraph.models.recipe import Recipe
 from molgraph.packed import PackedGraphs
-from molgraph.predict import attach_esm, graph_batches, predict_items, score_file, score_items
+from molgraph.predict import (
+    attach_esm,
+    graph_batches,
+    load_model,
+    predict_items,
+    score_file,
+    score_items,
+)
 from molgraph.screening import Scorer, Summary, screen, state_fingerprint
 
 EMBEDDING_SUFFIXES = (".npy", ".parquet", ".csv", ".tsv")
@@ -180,10 +187,12 @@ def load_encoder(
     device: torch.device | str = "cpu",
     esm_path: str | Path | None = None,
 ) -> PretrainedEncoder:
-    """Load a bundle (a directory, or a name in the registry ``$MOLGRAPH_MODELS``).
+    """Load a bundle (a directory, or a name in the registry ``$MOLGRAPH_MODELS``), or the
+    model of a training run (its directory, ``model.pt`` or a ``.ckpt``), as ``molgraph
+    predict`` does.
 
-    The weights are checked against their sha256 and read as safetensors; nothing in the
-    bundle is executed.
+    The weights are checked against their sha256 and read as safetensors (a run's with
+    ``torch.load(weights_only=True)``); nothing in the bundle is executed.
 
     Examples
     --------
@@ -191,7 +200,11 @@ def load_encoder(
     >>> enc.embed(["CCO", "c1ccccc1O"]).shape             # doctest: +SKIP
     torch.Size([2, 300])
     """
-    encoder = PretrainedEncoder.from_bundle(open_bundle(reference)).to(device)
+    if Path(reference).exists() and not is_bundle(reference):  # a run, as predict takes it
+        model, _ = load_model(reference)
+        encoder = PretrainedEncoder(model.encoder, model.recipe, model).to(device)
+    else:
+        encoder = PretrainedEncoder.from_bundle(open_bundle(reference)).to(device)
     encoder.esm_path = esm_path
     return encoder
 

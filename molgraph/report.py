@@ -21,9 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from matplotlib.figure import Figure
 
 from molgraph.errors import MolgraphError
 from molgraph.models.tasks import Task
+from molgraph.resume import RUNNING, unfinished
 
 FAILED = "failed.json"
 METRICS = "metrics.json"
@@ -106,13 +108,17 @@ def collect_runs(sweep_dir: Path) -> list[Run]:
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ReportError(f"{sweep_dir}: not a directory")
-    folders = {p.parent for name in (METRICS, FAILED) for p in sweep_dir.rglob(name)}
+    folders = {p.parent for name in (METRICS, FAILED, RUNNING) for p in sweep_dir.rglob(name)}
     runs = []
     for folder in sorted(folders):
         overrides = _read_overrides(folder, sweep_dir)
         seed = _read_seed(folder, overrides)
         try:
-            if (folder / FAILED).is_file():
+            done = (folder / METRICS).is_file() or (folder / FAILED).is_file()
+            if unfinished(folder) and not done:
+                error = f"did not finish ({RUNNING} marker: killed, or still training)"
+                runs.append(Run(folder, overrides, seed, error=error))
+            elif (folder / FAILED).is_file():
                 error = json.loads((folder / FAILED).read_text())["error"]
                 runs.append(Run(folder, overrides, seed, error=error))
             else:
@@ -245,59 +251,33 @@ def _shorten(text: str, limit: int) -> str:
 
 
 def plot_summary(table: pd.DataFrame, out_png: Path) -> Path:
-    """Horizontal bars per configuration (validation and test, mean ± sd over seeds), one
-    panel per metric, best validation at the top."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Dot and interval per configuration (validation and test: mean, whiskers ± sd over
+    seeds), one panel per metric, best validation at the top. Built on a
+    ``matplotlib.figure.Figure``: the caller's pyplot backend is left alone."""
     scored = table[table["n_runs"] > 0]
     metrics = list(dict.fromkeys(scored["metric"]))
     heights = [len(scored[scored["metric"] == m]) for m in metrics]
-    fig, axes = plt.subplots(
-        len(metrics),
-        1,
-        figsize=(8, 1.2 + 0.5 * sum(heights) + 0.8 * len(metrics)),
-        gridspec_kw={"height_ratios": heights},
-        squeeze=False,
-    )
+    fig = Figure(figsize=(8, 1.2 + 0.5 * sum(heights) + 0.8 * len(metrics)), layout="tight")
+    axes = fig.subplots(len(metrics), 1, gridspec_kw={"height_ratios": heights}, squeeze=False)
     for ax, metric in zip(axes[:, 0], metrics, strict=True):
         rows = scored[scored["metric"] == metric]
         y = np.arange(len(rows))[::-1]  # best (first row) at the top
-        half = 0.38
-        for offset, part, colour in (
-            (half / 2, "val", "tab:blue"),
-            (-half / 2, "test", "tab:orange"),
-        ):
-            ax.barh(
-                y + offset,
-                rows[f"{part}_mean"],
-                height=half,
-                xerr=np.nan_to_num(rows[f"{part}_sd"].to_numpy()),
-                color=colour,
-                capsize=3,
-                label=part,
-            )
+        for offset, part, colour in ((0.15, "val", "tab:blue"), (-0.15, "test", "tab:orange")):
+            ax.errorbar(
+                rows[f"{part}_mean"], y + offset, xerr=np.nan_to_num(rows[f"{part}_sd"].to_numpy()),
+                fmt="o", color=colour, capsize=3, label=part,
+            )  # fmt: skip
         labels = [
             f"{c} (n={n})" for c, n in zip(rows["configuration"], rows["n_runs"], strict=True)
         ]
         ax.set_yticks(y, labels)
-        # zoom on the spread of the results (the axis says where it starts)
-        parts = [rows[f"{p}_mean"] - np.nan_to_num(rows[f"{p}_sd"]) for p in ("val", "test")]
-        low = float(min(p.min() for p in parts))
-        high = float(
-            max((rows[f"{p}_mean"] + np.nan_to_num(rows[f"{p}_sd"])).max() for p in ("val", "test"))
-        )
-        ax.set_xlim(max(0.0, low - 0.5 * (high - low + 1e-9)), high + 0.1 * (high - low + 1e-9))
+        ax.set_ylim(-0.6, len(rows) - 0.4)
         better = "lower" if LOWER_IS_BETTER.get(metric, True) else "higher"
-        ax.set_xlabel(f"{metric} ({better} is better; bars: mean ± sd over seeds)")
+        ax.set_xlabel(f"{metric} ({better} is better; dot: mean, whiskers: ± sd over seeds)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
         ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
     out_png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_png, dpi=120)
-    plt.close(fig)
     return out_png
 
 

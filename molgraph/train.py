@@ -47,6 +47,14 @@ from molgraph.models.recipe import ModuleSpec, Recipe, public_name
 from molgraph.models.tasks import Task
 from molgraph.nn.fusion import ESMResidueEmbedding, FusionSpec
 from molgraph.nn.output import Encoder
+from molgraph.progress import MetricsProgressBar
+from molgraph.resume import (
+    LoaderEpoch,
+    RandomState,
+    mark_finished,
+    mark_running,
+    resume_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -120,14 +128,18 @@ class TrainingRun:
         return self.fusion if self.fusion is not None and self.fusion.active else None
 
 
-def train(run: TrainingRun, run_dir: str | Path) -> Metrics:
+def train(run: TrainingRun, run_dir: str | Path, resume: bool = False) -> Metrics:
     """Build what ``run`` describes, train, and write the run's artefacts to ``run_dir``:
     ``split.json``, ``model.pt``, ``metrics.json``, ``predictions_test.csv``,
     ``metrics.csv``, ``training_curves.png`` and ``parity.png`` or ``roc.png`` (see
     :func:`molgraph.fit.fit_and_report`). Returns the validation and test metrics (empty
-    on DDP ranks other than zero, which write nothing)."""
+    on DDP ranks other than zero, which write nothing). ``resume``: go on from the run's
+    last epoch (:mod:`molgraph.resume`); the run must be the same."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = resume_checkpoint(run_dir) if resume else None
+    if rank_zero_only.rank == 0:
+        mark_running(run_dir)
     L.seed_everything(run.seed, workers=True)
     torch.set_float32_matmul_precision(run.matmul_precision)
     _check(run)
@@ -151,7 +163,11 @@ def train(run: TrainingRun, run_dir: str | Path) -> Metrics:
     model = _model(run, dataset, split.train, encoder, encoder_spec, fusion, trained_on)
     datamodule = GraphDataModule(dataset, split, batch_size=run.batch_size, seed=run.seed,
                                  pad_train_batches=model.cuda_graphs)  # fmt: skip
-    return fit_and_report(model, datamodule, _trainer(run, model.task, run_dir), run_dir)
+    trainer = _trainer(run, model.task, run_dir)
+    metrics = fit_and_report(model, datamodule, trainer, run_dir, checkpoint)
+    if rank_zero_only.rank == 0:
+        mark_finished(run_dir)
+    return metrics
 
 
 def _check(run: TrainingRun) -> None:
@@ -263,10 +279,18 @@ def _trainer(run: TrainingRun, task: Task, run_dir: Path) -> L.Trainer:
     callbacks = [
         EarlyStopping(task.monitor, mode=task.mode, patience=run.patience),
         ModelCheckpoint(
-            run_dir / "checkpoints", filename="best", monitor=task.monitor, mode=task.mode
+            run_dir / "checkpoints",
+            filename="best",
+            monitor=task.monitor,
+            mode=task.mode,
+            save_last=True,
         ),
         EpochTimer(),
+        RandomState(),
+        LoaderEpoch(),
     ]
+    if run.trainer.get("enable_progress_bar", True):
+        callbacks.append(MetricsProgressBar(task.monitor))
     loggers: list[Logger] = [CSVLogger(run_dir, name="", version="")]
     if run.logger is not None:
         try:

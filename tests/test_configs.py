@@ -35,7 +35,7 @@ GROUPS = (
     "experiment",
 )
 # Protein options are tested in tests/test_protein_training.py.
-PROTEIN_DATA = ("avgfp", "gb1", "protein_demo")
+PROTEIN_DATA = ("avgfp", "gb1", "protein_demo", "structures")
 PROTEIN_FEATURIZERS = ("protein",)
 # Widths the feature presets declare in their docstrings: (node_dim, edge_dim).
 FEATURIZER_WIDTHS = {

@@ -15,7 +15,11 @@ from molgraph.screening import OUTPUT_FORMATS, Shard
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="molgraph embed", description=__doc__)
-    parser.add_argument("--model", required=True, help="bundle directory or registered name")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="bundle directory or registered name, or a run directory, model.pt or .ckpt",
+    )
     add_input_arguments(parser)
     parser.add_argument(
         "--output",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import molgraph
 from molgraph.cli import bundle, embed, embed_esm, merge, predict, report, train
 
 COMMANDS = {
@@ -31,11 +32,14 @@ commands:
             as for train: `molgraph embed-esm experiment=gb1_gvp esm.path=esm2.pt`)
   report    one table and plot for a sweep (`molgraph report outputs/multirun/DATE/TIME`)
 
-`molgraph <command> --help` shows each command's options."""
+`molgraph <command> --help` shows each command's options; `molgraph --version` the version."""
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--version"]:
+        print(f"molgraph {molgraph.__version__}")
+        return 0
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(USAGE)
         return 0 if not argv or argv[0] in ("-h", "--help") else 2

@@ -9,6 +9,7 @@ sweep optimises.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import math
@@ -29,6 +30,7 @@ from molgraph.builder import config_dir, train_from_config
 from molgraph.errors import ConfigError, MolgraphError
 from molgraph.models.tasks import Task
 from molgraph.report import record_failure
+from molgraph.resume import resume_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,14 @@ def _check_launch(cfg: DictConfig, multirun: bool) -> None:
         )
 
 
+def print_run(run_dir: Path, metrics: dict[str, dict[str, float]], note: str = "") -> None:
+    """The run directory and its mean validation and test metrics, rounded."""
+    print(f"\nrun directory: {run_dir}{note}")
+    for part in ("val", "test"):
+        means = {k: round(v, 4) for k, v in metrics[part].items() if "/" not in k}
+        print(f"{part} metrics: " + json.dumps(means))
+
+
 def train_replicates(cfg: DictConfig, run_dir: Path) -> float | None:
     """Train ``cfg.replicates`` seeds from ``cfg.seed``; the mean validation metric (None on
     ranks other than zero)."""
@@ -112,10 +122,7 @@ def train_replicates(cfg: DictConfig, run_dir: Path) -> float | None:
                 torch.distributed.destroy_process_group()
         if not metrics:
             return None
-        print(f"\nrun directory: {path}")
-        for part in ("val", "test"):
-            means = {k: v for k, v in metrics[part].items() if "/" not in k}
-            print(f"{part} metrics: " + json.dumps({k: round(v, 4) for k, v in means.items()}))
+        print_run(path, metrics)
         monitor = monitored_task(cfg.data.task).monitor.removeprefix("val/")
         values.append(metrics["val"][monitor])
     return sum(values) / len(values)
@@ -148,9 +155,68 @@ def _worst(cfg: DictConfig) -> float:
         return math.nan
 
 
+#: Hydra plugins of the optional extras: (override prefix, plugin module, extra).
+EXTRAS = (
+    ("search=optuna", "hydra_plugins.hydra_optuna_sweeper", "search"),
+    ("hydra/launcher=slurm", "hydra_plugins.hydra_submitit_launcher", "slurm"),
+    ("hydra/launcher=submitit", "hydra_plugins.hydra_submitit_launcher", "slurm"),
+)
+
+
+def missing_extra(argv: list[str]) -> str | None:
+    """The error for an override whose plugin is not installed, naming the extra."""
+    for prefix, module, extra in EXTRAS:
+        if any(a.lstrip("+~").startswith(prefix) for a in argv):
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except ModuleNotFoundError:
+                found = False
+            if not found:
+                return (f"molgraph train: {prefix.split('=')[0]}={prefix.split('=')[1]} needs "
+                        f"the '{extra}' extra: pip install 'molgraph[{extra}]'")  # fmt: skip
+    return None
+
+
+def resume(run_dir: Path) -> int:
+    """``molgraph train resume=RUN_DIR``: the run's own config.yaml, same split, from its
+    last epoch (epoch count, early-stopping and best-checkpoint state carried on)."""
+    config = run_dir / "config.yaml"
+    if not config.is_file():
+        print(f"molgraph train: resume={run_dir}: no config.yaml there", file=sys.stderr)
+        return 2
+    try:
+        resume_checkpoint(run_dir)
+    except ConfigError as exc:
+        print(f"molgraph train: {exc}", file=sys.stderr)
+        return 2
+    cfg = OmegaConf.load(config)
+    assert isinstance(cfg, DictConfig)
+    if int(cfg.get("replicates", 1)) != 1:
+        print("molgraph train: resume: resume each seed<i>/ folder of a replicates run "
+              "on its own", file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        metrics = train_from_config(cfg, run_dir, resume=True)
+    except ConfigError as exc:
+        print(f"molgraph train: {exc}", file=sys.stderr)
+        return 2
+    if metrics:
+        print_run(run_dir, metrics, " (resumed)")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     _flags["debug"] = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]  # not a Hydra override
+    if (error := missing_extra(argv)) is not None:
+        print(error, file=sys.stderr)
+        return 2
+    if any(a.startswith("resume=") for a in argv):
+        if len(argv) != 1:
+            print("molgraph train: resume=RUN_DIR takes no other overrides (the run's own "
+                  "config.yaml is used)", file=sys.stderr)  # fmt: skip
+            return 2
+        return resume(Path(argv[0].split("=", 1)[1]))
     app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")(_task)
     # DDP's launcher starts the other ranks as `python sys.argv[0] sys.argv[1:]`, or as
     # `python -m <module of __main__> sys.argv[1:]` after `python -m ...` (molgraph.cli.main,

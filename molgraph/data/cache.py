@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from molgraph import paths
 from molgraph.data.tables import hash_file
 from molgraph.data.variants import VariantGraphs
 from molgraph.packed import PackedGraphs
@@ -104,7 +105,8 @@ def write_atomically(folder: Path, write: Callable[[Path], None]) -> None:
     so a half-written cache is never seen; if another process finished first, its
     folder is kept."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
+    paths.remove_stale(folder.parent)  # left by killed writers (dead pid, or a day old)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=paths.staging_prefix()))
     write(staging)
     try:
         staging.rename(folder)  # atomic: a half-written cache is never seen

@@ -79,6 +79,7 @@ class InputRows:
     table: pd.DataFrame
     graphs: PackedGraphs | VariantGraphs | None
     errors: list[str]
+    notes: list[str] | None = None  # structure files: what the parser dropped or mapped
 
     @property
     def ok(self) -> np.ndarray:
@@ -150,7 +151,11 @@ def _featurized(
     """Featurize the items of the rows not ``refused``; every row's error or ``""``."""
     graphs, _, failed = featurize_rows(featurizer, items, refused, num_workers, progress, unit)
     errors = [failed.get(row, "") for row in range(len(items))]
-    return InputRows(table.reset_index(drop=True), graphs, errors)
+    notes = None
+    if isinstance(featurizer, ProteinFeaturizer):  # parsed again: the graphs keep no notes
+        notes = ["; ".join(featurizer.residues(item).notes) if not error else ""
+                 for item, error in zip(items, errors, strict=True)]  # fmt: skip
+    return InputRows(table.reset_index(drop=True), graphs, errors, notes)
 
 
 def _molecules(

@@ -95,7 +95,7 @@ def load_molecule_csv(
     folder = None
     if path.is_file():  # else building says the file is missing
         settings = {
-            "featurizer": featurizer.to_dict(),
+            "featurizer": featurizer.graph_settings(),
             "smiles_column": source.smiles_column,
             "target_columns": list(source.target_columns),
             "task": source.task,

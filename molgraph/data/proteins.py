@@ -126,6 +126,30 @@ class StructureFolder:
         """Raise ConfigError unless ``featurizer`` builds residue graphs."""
         protein_featurizer(featurizer, self.path)
 
+    @classmethod
+    def from_folder(
+        cls,
+        folder: str,
+        labels: str,
+        target_columns: Sequence[str] | None = None,
+        file_column: str = "file",
+        chain_column: str | None = "chain",
+        task: TaskKinds = "regression",
+    ) -> StructureFolder:
+        """A folder of structures and its labels CSV (``data=structures``); without
+        ``target_columns``, every column of the CSV but the file and chain columns; the
+        chain column is optional."""
+        if not Path(folder).is_dir():
+            raise ConfigError(f"data.folder={folder}: not a folder of structure files")
+        if not Path(labels).is_file():
+            raise ConfigError(f"data.labels={labels}: no such labels CSV")
+        header = pd.read_csv(labels, nrows=0).columns
+        if chain_column not in header:
+            chain_column = None
+        if target_columns is None:
+            target_columns = [c for c in header if c not in (file_column, chain_column)]
+        return cls(labels, target_columns, folder, file_column, chain_column, task)
+
     def load(
         self,
         featurizer: Featurizer,

@@ -58,6 +58,7 @@ class EmbeddingCache:
         self.key = key
         self.dtype = dtype
         self.folder = self.root / key
+        self._cleaned: set[Path] = set()  # folders already rid of stale staging files
 
     @classmethod
     def of(cls, embedder: ESMEmbedder, cache_dir: str | Path | None = None) -> EmbeddingCache:
@@ -109,7 +110,10 @@ class EmbeddingCache:
             )
         path = self.path(sequence)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+        if path.parent not in self._cleaned:  # staging files of killed writers
+            paths.remove_stale(path.parent, ".tmp-")
+            self._cleaned.add(path.parent)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=paths.staging_prefix())
         os.close(handle)
         try:
             save_file(

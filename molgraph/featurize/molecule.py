@@ -285,6 +285,15 @@ class MoleculeFeaturizer(GraphFeaturizer):
             "conformer_seed": self.conformer_seed,
         }
 
+    def graph_settings(self) -> dict[str, Any]:
+        """The settings that change the graphs (a cache key): :meth:`to_dict`, with the
+        conformer seed only where conformers are made (``conformer_seed: ${seed}`` in the
+        configs must not re-featurize a run whose model seed changes)."""
+        settings = self.to_dict()
+        if not self.conformer:
+            settings["conformer_seed"] = 0  # seed-0 caches written so far still hit
+        return settings
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MoleculeFeaturizer:
         if d.get("kind") != "molecule":

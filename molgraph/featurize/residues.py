@@ -56,6 +56,19 @@ MODIFIED_RESIDUES = {
     "CGU": "GLU",  # gamma-carboxyglutamic acid
     "HIC": "HIS",  # 4-methylhistidine
 }
+#: Force-field names of protonation / bonding states (CHARMM, AMBER, GROMACS) → standard.
+FORCE_FIELD_RESIDUES = {
+    **dict.fromkeys(
+        ("HSD", "HSE", "HSP", "HID", "HIE", "HIP", "HIS1", "HIS2", "HISD", "HISE", "HISH", "HSH"),
+        "HIS",
+    ),
+    **dict.fromkeys(("CYX", "CYM", "CYS2", "CYN"), "CYS"),
+    **dict.fromkeys(("ASH", "ASPP", "ASPH"), "ASP"),
+    **dict.fromkeys(("GLH", "GLUP", "GLUH"), "GLU"),
+    **dict.fromkeys(("LYN", "LSN", "LYSN"), "LYS"),
+    "ARN": "ARG",
+    "TYM": "TYR",
+}
 #: Residue names of amino acids of unknown type, kept as :data:`UNKNOWN_LETTER`.
 UNKNOWN_AMINO_ACIDS = frozenset({"UNK"})
 #: DNA and RNA residue names (skipped by the residue-graph parser).

@@ -12,6 +12,12 @@ Parsing policies
   with different names under different altlocs (``DisorderedResidue``) are resolved here
   the same way, by the occupancy of their CA.
 - Insertion codes: kept; ``100`` and ``100A`` are two residues (two nodes).
+- Segments: in a PDB file with blank chain IDs, each segment ID (columns 73-76, as
+  CHARMM/NAMD write them) is a chain named after it; a residue id that reappears apart
+  within one chain raises (two residues are never merged); see
+  :mod:`~molgraph.featurize.segments`.
+- Force-field residue names (HSD/HSE/HSP, HID/HIE/HIP, CYX, CYM, ASH, GLH, LYN, ...) are
+  their standard residue (:data:`~molgraph.featurize.residues.FORCE_FIELD_RESIDUES`).
 - Waters and ligands are dropped. A hetero residue is a ligand unless it is a modified
   amino acid: mapped to its parent through the file's MODRES records (PDB) or
   ``_pdbx_struct_mod_residue`` (mmCIF), else through
@@ -45,6 +51,7 @@ from Bio.PDB.MMCIF2Dict import MMCIF2Dict
 from molgraph.errors import StructureError
 from molgraph.featurize.residues import (
     BACKBONE_ATOMS,
+    FORCE_FIELD_RESIDUES,
     MODIFIED_RESIDUES,
     NUCLEOTIDES,
     PEPTIDE_BOND_MAX,
@@ -53,6 +60,7 @@ from molgraph.featurize.residues import (
     UNKNOWN_LETTER,
     WATERS,
 )
+from molgraph.featurize.segments import segments_as_chains
 
 StructureFormat = Literal["pdb", "cif"]
 _SUFFIXES: dict[str, StructureFormat] = {
@@ -116,8 +124,9 @@ def structure_format(path: Path) -> StructureFormat:
     return kind
 
 
-def _parse(path: Path) -> tuple[Any, dict[str, str]]:
-    """Biopython structure and the file's modified-residue map (name → parent)."""
+def _parse(path: Path) -> tuple[Any, dict[str, str], list[str]]:
+    """Biopython structure, the file's modified-residue map (name → parent) and notes on
+    segments read as chains."""
     kind, source = structure_format(path), str(path)
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     try:
@@ -125,6 +134,9 @@ def _parse(path: Path) -> tuple[Any, dict[str, str]]:
             text = handle.read()
     except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise StructureError(source, f"cannot be read: {exc}") from None
+    notes: list[str] = []
+    if kind == "pdb":
+        text, segments, notes = segments_as_chains(text, source)
     try:
         if kind == "pdb":
             structure = PDBParser(QUIET=True).get_structure(path.name, io.StringIO(text))
@@ -143,7 +155,10 @@ def _parse(path: Path) -> tuple[Any, dict[str, str]]:
             modres = dict(zip(names, parents, strict=False))
     except Exception as exc:  # Biopython raises several unrelated types on bad files
         raise StructureError(source, f"Biopython could not parse it: {exc}") from None
-    return structure, modres
+    if kind == "pdb" and segments:
+        for chain in [c for m in structure for c in m if c.id in segments]:
+            chain.id = segments[chain.id]
+    return structure, modres, notes
 
 
 def _most_occupied(residue: Any) -> Any:
@@ -180,6 +195,7 @@ class _Tally:
     waters: Counter = field(default_factory=Counter)
     ligands: Counter = field(default_factory=Counter)
     mapped: Counter = field(default_factory=Counter)
+    renamed: Counter = field(default_factory=Counter)
     noncanonical: Counter = field(default_factory=Counter)
     no_ca: list[str] = field(default_factory=list)
 
@@ -191,6 +207,8 @@ class _Tally:
             notes.append(f"dropped ligands / other hetero residues: {_summary(self.ligands)}")
         if self.mapped:
             notes.append(f"modified residues mapped to their parent: {_summary(self.mapped)}")
+        if self.renamed:
+            notes.append(f"force-field residue names read as standard: {_summary(self.renamed)}")
         if self.noncanonical:
             kept = _summary(self.noncanonical)
             notes.append(f"non-canonical amino acids kept as unknown (X): {kept}")
@@ -229,7 +247,11 @@ def _candidates(chain: Any, modres: dict[str, str], tally: _Tally) -> tuple[list
             tally.waters[name] += 1
             continue
         parent = name if name in THREE_TO_ONE else modres.get(name) or MODIFIED_RESIDUES.get(name)
-        if parent in THREE_TO_ONE:
+        if name in FORCE_FIELD_RESIDUES:  # a protonation state, not a modification
+            parent = FORCE_FIELD_RESIDUES[name]
+            tally.renamed[f"{name}->{parent}"] += 1
+            candidates.append((residue, parent, THREE_TO_ONE[parent], False))
+        elif parent in THREE_TO_ONE:
             if parent != name:
                 tally.mapped[f"{name}->{parent}"] += 1
             candidates.append((residue, parent, THREE_TO_ONE[parent], False))
@@ -310,14 +332,14 @@ def read_structure(
         Unreadable file, unknown chain or model, or no amino-acid residue; names the file.
     """
     source = str(path)
-    structure, modres = _parse(Path(path))
+    structure, modres, segment_notes = _parse(Path(path))
     chosen, wanted = _select(structure, source, chains, model)
     tally = _Tally()
     rows: list[_Row] = []
     for chain in chosen:
         if wanted is None or chain.id in wanted:
             rows += _chain_rows(chain, modres, tally)
-    notes = tally.notes()
+    notes = [*segment_notes, *tally.notes()]
     if not rows:
         where = "" if wanted is None else f" in chain(s) {', '.join(wanted)}"
         skipped = "".join(f"; {note}" for note in notes if "nucleotide" in note)

@@ -113,10 +113,12 @@ def test_embed_molecules(molecule_bundle: Path, molecules_csv: Path, tmp_path, s
     np.testing.assert_allclose(matrix[~np.array(BAD)], expected, rtol=0, atol=1e-6)
 
 
-def test_embed_needs_a_bundle(molecule_run: Path, molecules_csv: Path, tmp_path, capsys) -> None:
+def test_embed_takes_a_run_too(molecule_run: Path, molecules_csv: Path, tmp_path) -> None:
+    """Issue 16: ``embed --model RUN_DIR`` as ``predict`` (it refused runs before)."""
     arguments = ["--model", str(molecule_run), "--input", str(molecules_csv)]
-    assert main(["embed", *arguments, "--output", str(tmp_path / "x.npy")]) == 1
-    assert "not a molgraph bundle" in capsys.readouterr().err
+    assert main(["embed", *arguments, "--output", str(tmp_path / "x.npy")]) == 0
+    assert main(["embed", "--model", str(tmp_path / "nothing"), "--input",
+                 str(molecules_csv), "--output", str(tmp_path / "y.npy")]) == 1  # fmt: skip
 
 
 # --- proteins -------------------------------------------------------------------------
@@ -162,7 +164,7 @@ def test_predict_structures_keeps_every_file(
     assert main(["predict", *arguments, "--output", str(output), "--no-progress"]) == 0
     table = _read(output)
     assert table["id"].tolist() == ["broken", "gb1_2qmt", "missing"]
-    assert list(table.columns) == ["id", "file", "fitness", "error"]
+    assert list(table.columns) == ["id", "file", "notes", "fitness", "error"]  # notes: issue 16
     assert (table["error"] != "").tolist() == [True, False, True]
     assert table["error"].iloc[2] == "no such file"
 
@@ -176,7 +178,7 @@ def test_predict_a_csv_of_structure_files(protein_bundle: Path, structures: Path
     arguments = ["--model", str(protein_bundle), "--input", str(listing)]
     assert main(["predict", *arguments, "--output", str(output), "--no-progress"]) == 0
     table = _read(output)
-    assert list(table.columns) == ["name", "file", "fitness", "error"]
+    assert list(table.columns) == ["name", "file", "notes", "fitness", "error"]
     assert (table["error"] != "").tolist() == [True if f in ("broken.pdb", "") else False
                                                for f in files]  # fmt: skip
     assert table["fitness"].iloc[0] == table["fitness"].iloc[3]

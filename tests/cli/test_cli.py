@@ -183,3 +183,18 @@ def test_predict_with_missing_model_names_the_path(
     assert _predict(missing, rows_csv, output) != 0
     assert str(missing) in capsys.readouterr().err
     assert not output.exists()
+
+
+def test_embed_takes_a_run_directory(trained, rows_csv: Path, tmp_path: Path) -> None:
+    """``molgraph embed --model RUN_DIR`` as ``predict`` takes it (issue 16)."""
+    code, run_dir = trained
+    assert code == 0
+    out = tmp_path / "emb.csv"
+    args = ["--model", str(run_dir), "--input", str(rows_csv), "--output", str(out)]
+    assert main(["embed", *args, "--no-progress"]) == 0
+    table = _read_output(out)
+    assert list(table["id"]) == [r[0] for r in ROWS]
+    embedded = table[[c for c in table if c.startswith("emb_")]]
+    assert embedded.shape[1] == 32  # encoder.hidden_dim of the tiny run
+    assert embedded[~table["id"].isin(BAD)].notna().all().all()
+    assert embedded[table["id"].isin(BAD)].isna().all().all()
