@@ -164,6 +164,7 @@ def spread(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and population sd over the first axis of ``[M, n, T]`` samples; a single
     sample (a single model, no estimator) gets sd 1, which the calibration scales to the
     validation RMSE."""
+    samples = np.asarray(samples, np.float64)  # members are float32: exact sums here
     mean = samples.mean(axis=0)
     if len(samples) == 1:
         return mean, np.ones_like(mean)
