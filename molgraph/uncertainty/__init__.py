@@ -15,7 +15,11 @@ from molgraph.uncertainty.ensemble import (
     is_ensemble,
     load_ensemble,
 )
-from molgraph.uncertainty.evaluate import calibrate_and_evaluate, fit_calibration, uncertainty_metrics
+from molgraph.uncertainty.evaluate import (
+    calibrate_and_evaluate,
+    fit_calibration,
+    uncertainty_metrics,
+)
 
 __all__ = [
     "ENSEMBLE_FILE",

@@ -116,7 +116,9 @@ class ClassificationCalibration:
     ) -> ClassificationCalibration:
         """Fit on validation labels and mean probabilities ``[n, T]``."""
         if method not in CLASSIFICATION_METHODS:
-            raise ConfigError(f"calibration must be one of {CLASSIFICATION_METHODS}, got {method!r}")
+            raise ConfigError(
+                f"calibration must be one of {CLASSIFICATION_METHODS}, got {method!r}"
+            )
         mask = _columns(mask, np.shape(y))
         params, threshold = [], []
         for t in range(np.shape(y)[1]):

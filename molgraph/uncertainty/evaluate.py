@@ -13,7 +13,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from molgraph.types import TaskKind
-from molgraph.uncertainty import metrics
 from molgraph.uncertainty.calibration import (
     Calibration,
     ClassificationCalibration,
@@ -21,6 +20,7 @@ from molgraph.uncertainty.calibration import (
     apply_calibration,
     spread,
 )
+from molgraph.uncertainty.metrics import classification_metrics, regression_metrics
 
 
 def fit_calibration(
@@ -41,7 +41,7 @@ def uncertainty_metrics(
     kind: TaskKind, names: Sequence[str], y: np.ndarray, parts: dict[str, np.ndarray]
 ) -> dict[str, float]:
     """Uncertainty metrics per target (``name/target``) and their mean over targets."""
-    score = metrics.regression_metrics if kind == "regression" else metrics.classification_metrics
+    score = regression_metrics if kind == "regression" else classification_metrics
     per_target: dict[str, list[float]] = {}
     out: dict[str, float] = {}
     for t, name in enumerate(names):

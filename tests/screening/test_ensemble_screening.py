@@ -16,7 +16,7 @@ from molgraph.screening import predict_library
 from molgraph.uncertainty import load_ensemble
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "uncertainty"))
-from test_ensemble import CALIBRATION, TARGET, _ensemble_dir  # noqa: E402
+from test_ensemble import CALIBRATION, TARGET, _ensemble_dir
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

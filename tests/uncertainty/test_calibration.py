@@ -114,7 +114,11 @@ def test_evaluation_of_a_calibrated_ensemble():
     samples = y[None, :] + rng.normal(size=(5, 4000)) * truth_sd  # spread tracks the noise
     val, test = slice(0, 2000), slice(2000, None)
     _, parts, metrics = calibrate_and_evaluate(
-        "regression", ["a"], y[val, None], samples[:, val, None], y[test, None],
+        "regression",
+        ["a"],
+        y[val, None],
+        samples[:, val, None],
+        y[test, None],
         samples[:, test, None],
     )
     assert metrics["spearman_error_sd"] > 0.2
