@@ -119,3 +119,20 @@ def test_mc_dropout_needs_dropout_layers():
     with pytest.raises(CheckpointError, match="dropout"):
         with dropout_active(model):
             pass
+
+
+def test_mc_dropout_samples_differ_and_leave_the_model_deterministic(esol):
+    from molgraph.predict import predict_graphs
+    from molgraph.uncertainty import Ensemble
+
+    model = load_checkpoint(MODEL)
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert layers, "the fixture head has dropout layers (p=0)"
+    for layer in layers:
+        layer.p = 0.5
+    graphs = model.recipe.featurizer.packed(list(esol["smiles"].iloc[:12]))
+    ensemble = Ensemble([model], method="dropout", samples=4)
+    samples = ensemble.sample(lambda m: predict_graphs(m, graphs, progress=False))
+    assert samples.shape == (4, 12, 1) and samples.std(axis=0).min() > 0
+    once = predict_graphs(model, graphs, progress=False)
+    np.testing.assert_array_equal(once, predict_graphs(model, graphs, progress=False))
