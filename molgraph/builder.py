@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import molgraph
 from molgraph import paths
+from molgraph.ensembles import UncertaintySettings, train_ensemble
 from molgraph.errors import CheckpointError, ConfigError
 from molgraph.models.recipe import ModuleSpec
 from molgraph.train import Metrics, TrainingRun, precompute_esm, train
@@ -155,7 +156,21 @@ def train_from_config(cfg: DictConfig, run_dir: Path, resume: bool = False) -> M
     run_dir.mkdir(parents=True, exist_ok=True)
     if rank_zero_only.rank == 0:  # under DDP every rank builds the run; rank zero writes
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    return train(run_from_config(cfg), run_dir, resume)
+    settings = uncertainty_from_config(cfg)
+    if settings is None:
+        return train(run_from_config(cfg), run_dir, resume)
+    if resume:
+        raise ConfigError(f"resume={run_dir}: an ensemble run cannot be resumed; train it again")
+    return train_ensemble(run_from_config(cfg), run_dir, settings)
+
+
+def uncertainty_from_config(cfg: DictConfig) -> UncertaintySettings | None:
+    """The run's uncertainty settings: the ``uncertainty`` group, or an ensemble of
+    ``ensemble`` members when only that is set; None for a plain single-model run."""
+    members = int(cfg.get("ensemble", 1) or 1)
+    if cfg.get("uncertainty") is not None:
+        return _built(cfg.uncertainty, "uncertainty")
+    return UncertaintySettings(members=members) if members > 1 else None
 
 
 def precompute_esm_from_config(cfg: DictConfig) -> int:

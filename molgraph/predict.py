@@ -30,6 +30,7 @@ from molgraph.models.checkpoint import read_checkpoint
 from molgraph.models.module import PropertyModel
 from molgraph.models.recipe import Recipe
 from molgraph.resume import RUNNING, unfinished
+from molgraph.uncertainty import Ensemble, is_ensemble, load_ensemble
 
 #: Values ``[n, width]`` (numpy) of featurized graphs, in order.
 Scorer = Callable[[Graphs], np.ndarray]
@@ -55,6 +56,41 @@ def load_model(path: str | Path) -> tuple[PropertyModel, Featurizer]:
                           "still training); its model may be missing or not its best", stacklevel=2)  # fmt: skip
         recipe, state_dict = read_checkpoint(path)
     return PropertyModel.from_recipe(recipe, state_dict), recipe.featurizer
+
+
+def load_predictor(path: str | Path) -> PropertyModel | Ensemble:
+    """The ensemble of a directory holding ``ensemble.json`` (run or bundle), else the
+    single model of :func:`load_model`."""
+    if Path(path).is_dir() and is_ensemble(path):
+        return load_ensemble(path)
+    return load_model(path)[0]
+
+
+def predictor_scorer(
+    predictor: PropertyModel | Ensemble,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    esm_path: str | Path | None = None,
+    members: bool = False,
+) -> tuple[list[str], Scorer]:
+    """Output columns and scorer of a model (one column per target) or an ensemble (mean,
+    sd, interval bounds per target; per-member columns with ``members``): every member
+    scores the same featurized graphs."""
+    if isinstance(predictor, Ensemble):
+
+        def score_all(graphs: Graphs) -> np.ndarray:
+            return predictor.predict(
+                lambda m: predict_graphs(m, graphs, batch_size, device, progress, esm_path),
+                members,
+            )
+
+        return predictor.columns(members), score_all
+
+    def score(graphs: Graphs) -> np.ndarray:
+        return predict_graphs(predictor, graphs, batch_size, device, progress, esm_path)
+
+    return list(predictor.task.names), score
 
 
 def graph_batches(
@@ -180,19 +216,17 @@ def predict_file(
     device: str = "cpu",
     progress: bool = True,
     esm_path: str | Path | None = None,
+    members: bool = False,
     **options: Any,
 ) -> pd.DataFrame:
     """Predict every input of a file (:func:`score_file`; ``options`` go there) with the
-    model at ``model_path``; the output keeps every input row in order, adds one column
-    per task and an ``error`` column for rows that could not be used. ``esm_path``: the
+    model or ensemble at ``model_path``; the output keeps every input row in order, adds
+    one column per task (an ensemble: also ``<task>_sd``, ``_lower``, ``_upper`` and, with
+    ``members``, one per member) and an ``error`` column for rows that could not be used. ``esm_path``: the
     ESM checkpoint of a model fused with ESM (see :func:`attach_esm`)."""
-    model, _ = load_model(model_path)
+    model = load_predictor(model_path)
     assert model.recipe is not None
-
-    def score(graphs: Graphs) -> np.ndarray:
-        return predict_graphs(model, graphs, batch_size, device, progress, esm_path)
-
-    names = model.task.names
+    names, score = predictor_scorer(model, batch_size, device, progress, esm_path, members)
     out, pred, errors = score_file(model.recipe, input_path, len(names), score,
                                    progress=progress, **options)  # fmt: skip
     for t, name in enumerate(names):

@@ -108,7 +108,9 @@ def collect_runs(sweep_dir: Path) -> list[Run]:
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ReportError(f"{sweep_dir}: not a directory")
-    folders = {p.parent for name in (METRICS, FAILED, RUNNING) for p in sweep_dir.rglob(name)}
+    found = {p.parent for name in (METRICS, FAILED, RUNNING) for p in sweep_dir.rglob(name)}
+    # an ensemble's members (member<i>/) belong to the run above them
+    folders = {f for f in found if not any(parent in found for parent in f.parents)}
     runs = []
     for folder in sorted(folders):
         overrides = _read_overrides(folder, sweep_dir)

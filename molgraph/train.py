@@ -145,12 +145,7 @@ def train(run: TrainingRun, run_dir: str | Path, resume: bool = False) -> Metric
     _check(run)
     encoder_spec, encoder, provenance = _encoder(run)
     fusion, language, loaded = _language_model(run)  # ESM loads before featurization
-    dataset = run.data.load(run.featurizer, run.cache_dir, run.num_workers)
-    if fusion is not None and language is None:
-        assert loaded is not None
-        embeddings = esm_embeddings(dataset.graphs, _residue_columns(run),
-                                    run.esm.embedder(loaded), run.cache_dir)  # fmt: skip
-        dataset = dataset.with_embeddings(embeddings)
+    dataset = _dataset(run, fusion, language, loaded)
     if fusion is not None:
         encoder = fusion.encoder(encoder, language)
     split = split_dataset(run.split, dataset)  # identical items in one part; val scorable
@@ -168,6 +163,28 @@ def train(run: TrainingRun, run_dir: str | Path, resume: bool = False) -> Metric
     if rank_zero_only.rank == 0:
         mark_finished(run_dir)
     return metrics
+
+
+def load_dataset(run: TrainingRun) -> GraphDataset:
+    """The run's featurized dataset as training sees it (ESM embeddings attached for a
+    model fused with a frozen ESM)."""
+    _check(run)
+    return _dataset(run, *_language_model(run))
+
+
+def _dataset(
+    run: TrainingRun,
+    fusion: FusionSpec | None,
+    language: ESMResidueEmbedding | None,
+    loaded: LoadedESM | None,
+) -> GraphDataset:
+    dataset = run.data.load(run.featurizer, run.cache_dir, run.num_workers)
+    if fusion is not None and language is None:
+        assert loaded is not None
+        embeddings = esm_embeddings(dataset.graphs, _residue_columns(run),
+                                    run.esm.embedder(loaded), run.cache_dir)  # fmt: skip
+        dataset = dataset.with_embeddings(embeddings)
+    return dataset
 
 
 def _check(run: TrainingRun) -> None:

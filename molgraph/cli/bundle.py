@@ -8,6 +8,7 @@ import sys
 from molgraph.bundles import describe, export_run, open_bundle, register, registry_dir
 from molgraph.bundles.dgllife import bundle_from_dgllife
 from molgraph.errors import MolgraphError
+from molgraph.uncertainty import export_ensemble, is_ensemble
 
 
 def export(argv: list[str]) -> int:
@@ -29,6 +30,8 @@ def export(argv: list[str]) -> int:
     try:
         if args.dgllife:
             path = bundle_from_dgllife(args.dgllife, args.output)
+        elif is_ensemble(args.run_dir) and not args.encoder_only:  # members + calibration
+            path = export_ensemble(args.run_dir, args.output)
         else:
             path = export_run(args.run_dir, args.output, with_head=not args.encoder_only)
         print(f"wrote bundle {path}")

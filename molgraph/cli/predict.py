@@ -11,7 +11,7 @@ from typing import Any
 
 from molgraph.errors import MolgraphError
 from molgraph.featurize import MoleculeFeaturizer
-from molgraph.predict import load_model, predict_file
+from molgraph.predict import load_predictor, predict_file
 from molgraph.screening import Shard, predict_library
 from molgraph.screening.parts import OutputTarget
 
@@ -95,6 +95,9 @@ def main(argv: list[str]) -> int:
     )
     add_input_arguments(parser)
     parser.add_argument("--output", required=True, help=".csv, .tsv, .parquet or - (stdout)")
+    parser.add_argument(
+        "--members", action="store_true", help="an ensemble: also one column per member"
+    )
     args = parser.parse_args(argv)
     try:
         print(_predict(args), file=sys.stderr if args.output == "-" else sys.stdout)
@@ -109,8 +112,9 @@ def main(argv: list[str]) -> int:
 def _predict(args: argparse.Namespace) -> str:
     """Run the prediction; its summary line."""
     OutputTarget.of(args.output)
-    model, featurizer = load_model(args.model)
-    if isinstance(featurizer, MoleculeFeaturizer):
+    model = load_predictor(args.model)
+    assert model.recipe is not None
+    if isinstance(model.recipe.featurizer, MoleculeFeaturizer):
         if len(args.input) != 1:
             raise MolgraphError(f"molecules are read from one file, got {len(args.input)}")
         summary = predict_library(
@@ -118,8 +122,10 @@ def _predict(args: argparse.Namespace) -> str:
             device=Shard.device(args.device),
             smiles_column=args.smiles_column, chunk_rows=args.chunk_rows, workers=args.workers,
             shard=Shard.parse(args.shard), restart=args.restart, progress=not args.no_progress,
+            members=args.members,
         )  # fmt: skip
         return summary.line()
-    out = predict_file(args.model, args.input, args.output, **input_options(args))
+    out = predict_file(args.model, args.input, args.output, members=args.members,
+                       **input_options(args))  # fmt: skip
     failed = int((out["error"] != "").sum())
     return f"wrote {len(out)} rows to {args.output} ({failed} could not be predicted: see 'error')"

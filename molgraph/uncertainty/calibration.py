@@ -1,0 +1,188 @@
+"""Calibration fitted on the validation set, stored as JSON beside the model.
+
+Regression (:class:`RegressionCalibration`): z-scaling of the sd (one factor per target,
+the one that makes the validation z-scores' mean square 1) and split-conformal intervals
+``mean ± q·sd`` (``q`` the conformal quantile of the validation ``|y - mean| / sd``).
+Classification (:class:`ClassificationCalibration`): isotonic or Platt recalibration of
+the probabilities and split-conformal label sets (score ``1 - p(true class)``), written as
+bounds: the set is ``{c : lower <= c <= upper}``, NaN bounds for the empty set.
+
+Arrays are ``[n, T]``; a ``mask`` marks labelled entries.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import optimize
+
+from molgraph.errors import ConfigError
+
+_EPS = 1e-12
+CLASSIFICATION_METHODS = ("isotonic", "platt", "none")
+
+
+def conformal_quantile(scores: np.ndarray, coverage: float) -> float:
+    """The ``ceil((n+1)·coverage)``-th smallest score (inf when that exceeds ``n``): with
+    exchangeable data a new score falls at or below it with probability >= ``coverage``."""
+    if not 0 < coverage < 1:
+        raise ConfigError(f"coverage must be in (0, 1), got {coverage}")
+    scores = np.sort(np.asarray(scores, float))
+    k = math.ceil((len(scores) + 1) * coverage)
+    return math.inf if k > len(scores) else float(scores[k - 1])
+
+
+def _columns(mask: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    return np.ones(shape, bool) if mask is None else np.asarray(mask, bool)
+
+
+@dataclass(frozen=True)
+class RegressionCalibration:
+    """z-scaling factors and conformal quantiles, one per target."""
+
+    scale: tuple[float, ...]
+    quantile: tuple[float, ...]
+    coverage: float
+
+    @classmethod
+    def fit(cls, y, mean, sd, mask=None, coverage: float = 0.9) -> RegressionCalibration:
+        """Fit on validation targets, means and raw sds ``[n, T]``."""
+        mask = _columns(mask, np.shape(y))
+        scale, quantile = [], []
+        for t in range(np.shape(y)[1]):
+            m = mask[:, t]
+            z = (y[m, t] - mean[m, t]) / np.maximum(sd[m, t], _EPS)
+            scale.append(float(np.sqrt(np.mean(z**2))) if m.any() else 1.0)
+            quantile.append(conformal_quantile(np.abs(z), coverage) if m.any() else math.inf)
+        return cls(tuple(scale), tuple(quantile), float(coverage))
+
+    def apply(self, mean: np.ndarray, sd: np.ndarray) -> dict[str, np.ndarray]:
+        """Calibrated ``sd`` and the interval bounds ``lower``, ``upper``."""
+        half = np.asarray(self.quantile) * sd
+        return {"sd": sd * np.asarray(self.scale), "lower": mean - half, "upper": mean + half}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "regression", "scale": list(self.scale),
+                "quantile": list(self.quantile), "coverage": self.coverage}  # fmt: skip
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return np.log(p) - np.log1p(-p)
+
+
+def fit_platt(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
+    """``a, b`` of ``sigmoid(a·logit(p) + b)`` minimising the NLL of ``y``."""
+    x = _logit(prob)
+
+    def nll(ab: np.ndarray) -> float:
+        s = ab[0] * x + ab[1]
+        return float(np.mean(np.logaddexp(0, s) - y * s))
+
+    a, b = optimize.minimize(nll, np.array([1.0, 0.0]), method="L-BFGS-B").x
+    return {"a": float(a), "b": float(b)}
+
+
+def fit_isotonic(y: np.ndarray, prob: np.ndarray) -> dict[str, list[float]]:
+    """The isotonic (non-decreasing) fit of ``y`` on ``prob``, as knots to interpolate."""
+    order = np.argsort(prob, kind="stable")
+    fitted = optimize.isotonic_regression(y[order].astype(float)).x
+    return {"x": prob[order].astype(float).tolist(), "y": fitted.astype(float).tolist()}
+
+
+def _recalibrate(method: str, params: dict[str, Any], prob: np.ndarray) -> np.ndarray:
+    if method == "platt":
+        return 1 / (1 + np.exp(-(params["a"] * _logit(prob) + params["b"])))
+    if method == "isotonic":
+        return np.interp(prob, params["x"], params["y"])
+    return prob
+
+
+@dataclass(frozen=True)
+class ClassificationCalibration:
+    """A recalibration of probabilities and conformal thresholds, one per target."""
+
+    method: str
+    params: tuple[dict[str, Any], ...]
+    threshold: tuple[float, ...]
+    coverage: float
+
+    @classmethod
+    def fit(
+        cls, y, prob, mask=None, coverage: float = 0.9, method: str = "isotonic"
+    ) -> ClassificationCalibration:
+        """Fit on validation labels and mean probabilities ``[n, T]``."""
+        if method not in CLASSIFICATION_METHODS:
+            raise ConfigError(
+                f"calibration must be one of {CLASSIFICATION_METHODS}, got {method!r}"
+            )
+        mask = _columns(mask, np.shape(y))
+        params, threshold = [], []
+        for t in range(np.shape(y)[1]):
+            yt, pt = y[mask[:, t], t], prob[mask[:, t], t]
+            fit = {"platt": fit_platt, "isotonic": fit_isotonic}.get(method)
+            params.append(fit(yt, pt) if fit is not None and len(yt) else {})
+            score = np.where(yt == 1, 1 - pt, pt)  # 1 - p(true class), on raw probabilities
+            threshold.append(conformal_quantile(score, coverage) if len(yt) else math.inf)
+        return cls(method, tuple(params), tuple(threshold), float(coverage))
+
+    def apply(self, prob: np.ndarray, sd: np.ndarray) -> dict[str, np.ndarray]:
+        """Recalibrated probabilities ``prob`` (the spread ``sd`` unchanged) and the
+        conformal label sets as ``lower``/``upper`` bounds."""
+        out = np.stack([_recalibrate(self.method, p, prob[:, t])
+                        for t, p in enumerate(self.params)], axis=1)  # fmt: skip
+        q = np.asarray(self.threshold)
+        has1, has0 = prob >= 1 - q, prob <= q
+        lower = np.where(has0, 0.0, np.where(has1, 1.0, np.nan))
+        upper = np.where(has1, 1.0, np.where(has0, 0.0, np.nan))
+        return {"prob": out, "sd": sd, "lower": lower, "upper": upper}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "classification", "method": self.method, "params": list(self.params),
+                "threshold": list(self.threshold), "coverage": self.coverage}  # fmt: skip
+
+
+Calibration = RegressionCalibration | ClassificationCalibration
+
+
+def calibration_from_dict(record: dict[str, Any]) -> Calibration:
+    """The calibration a :meth:`to_dict` record describes."""
+    try:
+        if record["kind"] == "regression":
+            return RegressionCalibration(tuple(record["scale"]), tuple(record["quantile"]),
+                                         float(record["coverage"]))  # fmt: skip
+        if record["kind"] == "classification":
+            return ClassificationCalibration(record["method"], tuple(record["params"]),
+                                             tuple(record["threshold"]), float(record["coverage"]))  # fmt: skip
+    except (KeyError, TypeError) as exc:
+        raise ConfigError(f"calibration record lacks {exc}") from None
+    raise ConfigError(f"calibration kind must be regression or classification: {record}")
+
+
+def spread(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population sd over the first axis of ``[M, n, T]`` samples; a single
+    sample (a single model, no estimator) gets sd 1, which the calibration scales to the
+    validation RMSE."""
+    samples = np.asarray(samples, np.float64)  # members are float32: exact sums here
+    mean = samples.mean(axis=0)
+    if len(samples) == 1:
+        return mean, np.ones_like(mean)
+    return mean, samples.std(axis=0)
+
+
+def apply_calibration(
+    calibration: Calibration | None, samples: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Of ``[M, n, T]`` samples: ``mean`` (recalibrated probabilities for classification), ``sd``, ``lower``,
+    ``upper``, each ``[n, T]``."""
+    mean, sd = spread(samples)
+    if calibration is None:  # raw mean and sd, no intervals
+        nan = np.full_like(mean, np.nan)
+        return {"mean": mean, "sd": sd, "lower": nan, "upper": nan}
+    if isinstance(calibration, RegressionCalibration):
+        return {"mean": mean, **calibration.apply(mean, sd)}
+    out = calibration.apply(mean, sd)
+    return {"mean": out.pop("prob"), **out}

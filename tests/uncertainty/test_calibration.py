@@ -1,0 +1,127 @@
+"""Calibrators and metrics on synthetic data with known truth."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from molgraph.uncertainty import (
+    ClassificationCalibration,
+    RegressionCalibration,
+    apply_calibration,
+    calibrate_and_evaluate,
+    conformal_quantile,
+    spread,
+)
+from molgraph.uncertainty.calibration import calibration_from_dict
+from molgraph.uncertainty.metrics import expected_calibration_error, miscalibration_area
+
+
+def _regression(n: int, seed: int, factor: float):
+    """Targets with known per-item noise sd, and raw sds that are ``factor`` too small."""
+    rng = np.random.default_rng(seed)
+    sd = rng.uniform(0.2, 2.0, n)
+    mean = rng.normal(size=n)
+    y = mean + rng.normal(size=n) * sd
+    return y[:, None], mean[:, None], (sd * factor)[:, None]
+
+
+def test_identical_members_have_zero_spread():
+    member = np.random.default_rng(0).normal(size=(7, 2))
+    mean, sd = spread(np.stack([member, member, member]))
+    np.testing.assert_allclose(mean, member, rtol=1e-15)
+    assert np.abs(sd).max() < 1e-15
+
+
+def test_z_scaling_recovers_the_known_noise():
+    y, mean, raw = _regression(20_000, 0, factor=0.25)
+    calibration = RegressionCalibration.fit(y, mean, raw)
+    assert calibration.scale[0] == pytest.approx(4.0, rel=0.02)  # 1 / 0.25
+    y2, mean2, raw2 = _regression(20_000, 1, factor=0.25)
+    sd = calibration.apply(mean2, raw2)["sd"]
+    np.testing.assert_allclose(sd / raw2, 4.0, rtol=0.02)
+    assert miscalibration_area(y2[:, 0], mean2[:, 0], sd[:, 0]) < 0.01
+    assert miscalibration_area(y2[:, 0], mean2[:, 0], raw2[:, 0]) > 0.3
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_conformal_intervals_cover_the_target_fraction(seed):
+    y, mean, raw = _regression(6_000, seed, factor=0.5)
+    cal, test = slice(0, 1000), slice(1000, None)
+    calibration = RegressionCalibration.fit(y[cal], mean[cal], raw[cal], coverage=0.9)
+    bounds = calibration.apply(mean[test], raw[test])
+    covered = np.mean((y[test] >= bounds["lower"]) & (y[test] <= bounds["upper"]))
+    # conditional on 1000 calibration points the coverage is Beta-distributed around 0.9
+    # with sd ~ 0.0095; plus the test sampling error (~0.0042): 4 sd either side
+    assert abs(covered - 0.9) < 4 * math.hypot(0.0095, 0.0042)
+
+
+def test_conformal_quantile_is_the_finite_sample_rank():
+    scores = np.arange(1.0, 10.0)  # 9 scores
+    assert conformal_quantile(scores, 0.8) == 8.0  # ceil(10 * 0.8) = 8th smallest
+    assert conformal_quantile(scores, 0.95) == math.inf  # ceil(9.5) = 10 > 9
+
+
+def _miscalibrated(n: int, seed: int):
+    """Labels drawn from true probabilities; the model's are over-confident (logit x 3)."""
+    rng = np.random.default_rng(seed)
+    logit = rng.normal(scale=1.5, size=n)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(float)
+    return y[:, None], (1 / (1 + np.exp(-3 * logit)))[:, None]
+
+
+def test_platt_recovers_the_known_temperature():
+    y, prob = _miscalibrated(40_000, 0)
+    calibration = ClassificationCalibration.fit(y, prob, method="platt")
+    assert calibration.params[0]["a"] == pytest.approx(1 / 3, rel=0.05)
+    assert calibration.params[0]["b"] == pytest.approx(0.0, abs=0.05)
+
+
+@pytest.mark.parametrize("method", ["isotonic", "platt"])
+def test_recalibration_removes_the_calibration_error(method):
+    y, prob = _miscalibrated(20_000, 1)
+    calibration = ClassificationCalibration.fit(y, prob, method=method)
+    y2, prob2 = _miscalibrated(20_000, 2)
+    fixed = calibration.apply(prob2, np.zeros_like(prob2))["prob"]
+    before = expected_calibration_error(y2[:, 0], prob2[:, 0])
+    after = expected_calibration_error(y2[:, 0], fixed[:, 0])
+    assert before > 0.08 and after < 0.02
+
+
+def test_conformal_label_sets_cover_the_target_fraction():
+    y, prob = _miscalibrated(11_000, 3)
+    calibration = ClassificationCalibration.fit(y[:1000], prob[:1000], coverage=0.9)
+    bounds = calibration.apply(prob[1000:], np.zeros_like(prob[1000:]))
+    covered = np.mean((y[1000:] >= bounds["lower"]) & (y[1000:] <= bounds["upper"]))
+    assert abs(covered - 0.9) < 4 * math.hypot(0.0095, 0.003)
+
+
+def test_calibration_round_trips_through_json_records():
+    y, mean, raw = _regression(500, 4, factor=1.0)
+    for calibration in (
+        RegressionCalibration.fit(y, mean, raw),
+        ClassificationCalibration.fit(*_miscalibrated(500, 5), method="isotonic"),
+    ):
+        assert calibration_from_dict(calibration.to_dict()) == calibration
+
+
+def test_evaluation_of_a_calibrated_ensemble():
+    rng = np.random.default_rng(6)
+    truth_sd = rng.uniform(0.3, 1.0, 4000)
+    y = rng.normal(size=4000) * truth_sd
+    samples = y[None, :] + rng.normal(size=(5, 4000)) * truth_sd  # spread tracks the noise
+    val, test = slice(0, 2000), slice(2000, None)
+    _, parts, metrics = calibrate_and_evaluate(
+        "regression",
+        ["a"],
+        y[val, None],
+        samples[:, val, None],
+        y[test, None],
+        samples[:, test, None],
+    )
+    assert metrics["spearman_error_sd"] > 0.2
+    assert abs(metrics["coverage"] - 0.9) < 0.04
+    np.testing.assert_allclose(parts["mean"][:, 0], samples[:, test].mean(0))
+    assert apply_calibration(None, samples[:, test, None])["lower"].shape == (2000, 1)
