@@ -33,9 +33,11 @@ from molgraph import paths
 from molgraph.bundles.finetune import pretrained_encoder
 from molgraph.data.dataset import DataSource, GraphDataset
 from molgraph.data.embeddings import esm_embeddings, fill_esm_cache
+from molgraph.data.folds import ProteinGymFoldSplit
 from molgraph.data.loader import GraphDataModule
 from molgraph.data.scaffolds import ScaffoldSplit
 from molgraph.data.splits import Splitter
+from molgraph.dms import add_ranking_metrics
 from molgraph.errors import ConfigError
 from molgraph.esm import ESMSettings, LoadedESM
 from molgraph.featurize import Featurizer, ProteinFeaturizer
@@ -150,7 +152,11 @@ def train(run: TrainingRun, run_dir: str | Path) -> Metrics:
     model = _model(run, dataset, split.train, encoder, encoder_spec, fusion, trained_on)
     datamodule = GraphDataModule(dataset, split, batch_size=run.batch_size, seed=run.seed,
                                  pad_train_batches=model.cuda_graphs)  # fmt: skip
-    return fit_and_report(model, datamodule, _trainer(run, model.task, run_dir), run_dir)
+    metrics = fit_and_report(model, datamodule, _trainer(run, model.task, run_dir), run_dir)
+    bins = getattr(run.data, "bin_column", None)
+    if isinstance(run.split, ProteinGymFoldSplit) or bins:  # ProteinGym's ranking metrics
+        metrics = add_ranking_metrics(run_dir, dataset, bins, metrics)
+    return metrics
 
 
 def _check(run: TrainingRun) -> None:

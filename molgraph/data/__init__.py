@@ -1,6 +1,7 @@
 """Data sources, datasets, splits, batch loaders and prediction inputs."""
 
 from molgraph.data.dataset import DataSource, GraphDataset
+from molgraph.data.folds import ProteinGymFoldSplit
 from molgraph.data.featurization import featurize_all, featurize_rows
 from molgraph.data.inputs import InputRows, VariantOptions, read_inputs
 from molgraph.data.loader import GraphDataModule, GraphLoader
@@ -32,6 +33,7 @@ __all__ = [
     "Mutation",
     "MutationCountSplit",
     "MutationalScan",
+    "ProteinGymFoldSplit",
     "RandomSplit",
     "ScaffoldSplit",
     "SplitIndices",
