@@ -124,7 +124,9 @@ def test_random_folds_partition_variants() -> None:
     table = pd.DataFrame({"mutant": variants})
     tests = []
     for fold in range(5):
-        split = ProteinGymFoldSplit("random", 5, fold, seed=3)(variants, np.zeros((n, 1)), np.arange(n), table=table)
+        split = ProteinGymFoldSplit("random", 5, fold, seed=3)(
+            variants, np.zeros((n, 1)), np.arange(n), table=table
+        )
         assert len(split.train) + len(split.val) + len(split.test) == n
         tests.extend(split.test.tolist())
     assert sorted(tests) == list(range(n))
