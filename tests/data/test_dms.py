@@ -130,3 +130,24 @@ def test_random_folds_partition_variants() -> None:
         assert len(split.train) + len(split.val) + len(split.test) == n
         tests.extend(split.test.tolist())
     assert sorted(tests) == list(range(n))
+
+
+def test_proteingym_configs_give_the_stop_column(shared_data: Path, monkeypatch) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from molgraph.builder import build, config_dir
+
+    monkeypatch.setenv("MOLGRAPH_DATA", str(shared_data))
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        dms = compose("train", overrides=["experiment=proteingym_gin", "data=gb1_dms"])
+        old = compose("train", overrides=["experiment=gb1_gin"])
+        refuse = compose(
+            "train",
+            overrides=["experiment=proteingym_gvp", "data=avgfp_dms", "data.nonsense=refuse"],
+        )
+    scan = build(dms.data)
+    assert isinstance(scan, MutationalScan) and scan.nonsense == "stop" and scan.offset == 1
+    assert build(dms.featurizer).stop_residue
+    assert not build(old.featurizer).stop_residue and build(old.data).nonsense == "refuse"
+    assert not build(refuse.featurizer).stop_residue
+    assert dms.split.fold == "all" and dms.split.column == "mutant"
