@@ -40,6 +40,8 @@ if not OmegaConf.has_resolver("embedded"):
     OmegaConf.register_new_resolver("embedded", embedded_dataset)
 if not OmegaConf.has_resolver("molgraph_cache"):  # ${molgraph_cache:}: $MOLGRAPH_CACHE or default
     OmegaConf.register_new_resolver("molgraph_cache", lambda: str(paths.cache_dir()))
+if not OmegaConf.has_resolver("nonsense_stop"):  # featurizer.stop_residue from data.nonsense
+    OmegaConf.register_new_resolver("nonsense_stop", lambda policy: str(policy) == "stop")
 
 
 def config_dir() -> Path:

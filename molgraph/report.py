@@ -28,6 +28,8 @@ from molgraph.models.tasks import Task
 from molgraph.resume import RUNNING, unfinished
 
 FAILED = "failed.json"
+#: Overrides that repeat one configuration (averaged over, not told apart).
+_REPEATS = ("seed", "split.fold")
 METRICS = "metrics.json"
 
 #: The metric each task kind monitors, and whether lower is better (from :class:`Task`).
@@ -65,8 +67,8 @@ class Run:
 
     @property
     def swept(self) -> tuple[str, ...]:
-        """The overrides other than the seed."""
-        return tuple(o for o in self.overrides if _key(o) != "seed")
+        """The overrides other than the seed and the cross-validation fold."""
+        return tuple(o for o in self.overrides if _key(o) not in _REPEATS)
 
     @property
     def metric(self) -> str | None:

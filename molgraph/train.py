@@ -33,10 +33,12 @@ from molgraph import paths
 from molgraph.bundles.finetune import pretrained_encoder
 from molgraph.data.dataset import DataSource, GraphDataset
 from molgraph.data.embeddings import esm_embeddings, fill_esm_cache
+from molgraph.data.folds import ProteinGymFoldSplit
 from molgraph.data.loader import GraphDataModule
 from molgraph.data.scaffolds import ScaffoldSplit
 from molgraph.data.split_checks import split_dataset
 from molgraph.data.splits import Splitter
+from molgraph.dms import add_ranking_metrics
 from molgraph.errors import ConfigError
 from molgraph.esm import ESMSettings, LoadedESM
 from molgraph.featurize import Featurizer, ProteinFeaturizer
@@ -160,6 +162,9 @@ def train(run: TrainingRun, run_dir: str | Path, resume: bool = False) -> Metric
                                  pad_train_batches=model.cuda_graphs)  # fmt: skip
     trainer = _trainer(run, model.task, run_dir)
     metrics = fit_and_report(model, datamodule, trainer, run_dir, checkpoint)
+    bins = getattr(run.data, "bin_column", None)
+    if isinstance(run.split, ProteinGymFoldSplit) or bins:  # ProteinGym's ranking metrics
+        metrics = add_ranking_metrics(run_dir, dataset, bins, metrics)
     if rank_zero_only.rank == 0:
         mark_finished(run_dir)
     return metrics

@@ -35,7 +35,7 @@ GROUPS = (
     "experiment",
 )
 # Protein options are tested in tests/test_protein_training.py.
-PROTEIN_DATA = ("avgfp", "gb1", "protein_demo", "structures")
+PROTEIN_DATA = ("avgfp", "avgfp_dms", "gb1", "gb1_dms", "protein_demo", "proteingym", "structures")
 PROTEIN_FEATURIZERS = ("protein",)
 # Widths the feature presets declare in their docstrings: (node_dim, edge_dim).
 FEATURIZER_WIDTHS = {
@@ -127,6 +127,7 @@ def test_split_option(option: str, tmp_path: Path, esol: pd.DataFrame) -> None:
             "part": ["train"] * 30 + ["test"] * 10,
             "is_val": [True] * 5 + [None] * 35,
             "num_mutations": [1] * 30 + [2] * 10,
+            "mutant": [f"A{i + 1}C" for i in range(40)],
         }
     )
     overrides = [f"split={option}"]
@@ -136,6 +137,8 @@ def test_split_option(option: str, tmp_path: Path, esol: pd.DataFrame) -> None:
         overrides.append(f"split.path={tmp_path / 'split.json'}")
     if option == "column":
         overrides += ["split.column=part", "split.validation_column=is_val"]
+    if option == "proteingym":
+        overrides.append("split.fold=0")  # default all: the training command runs each fold
     splitter: Splitter = build(_compose(*overrides).split)
     split = splitter(smiles, labels, row_ids, table=table)
     assert isinstance(split, SplitIndices)

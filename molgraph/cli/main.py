@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import molgraph
-from molgraph.cli import bundle, embed, embed_esm, merge, predict, report, train
+from molgraph.cli import bundle, embed, embed_esm, merge, predict, report, score_variants, train
 
 COMMANDS = {
     "train": train.main,
@@ -16,6 +16,7 @@ COMMANDS = {
     "embed": embed.main,
     "info": bundle.info,
     "embed-esm": embed_esm.main,
+    "score-variants": score_variants.main,
 }
 USAGE = """usage: molgraph <command> [arguments]
 
@@ -30,6 +31,8 @@ commands:
   info      show a bundle's recipe (`molgraph info BUNDLE`)
   embed-esm precompute a protein dataset's ESM embeddings into the cache (Hydra overrides
             as for train: `molgraph embed-esm experiment=gb1_gvp esm.path=esm2.pt`)
+  score-variants  zero-shot ESM scores (masked / wild-type marginals) of a variants CSV
+            (`molgraph score-variants --esm esm1v.pt --input dms.csv --structure wt.pdb --output s.csv`)
   report    one table and plot for a sweep (`molgraph report outputs/multirun/DATE/TIME`)
 
 `molgraph <command> --help` shows each command's options; `molgraph --version` the version."""

@@ -101,18 +101,31 @@ def print_run(run_dir: Path, metrics: dict[str, dict[str, float]], note: str = "
         print(f"{part} metrics: " + json.dumps(means))
 
 
+def fold_runs(cfg: DictConfig, run_dir: Path) -> list[tuple[DictConfig, Path]]:
+    """With ``split.fold=all``, one config and sub-directory ``fold<i>/`` per fold of
+    ``split.k``; else the run itself."""
+    split = cfg.get("split") or {}
+    if str(split.get("fold", "")) != "all":
+        return [(cfg, run_dir)]
+    k = int(split.get("k", 0))
+    if k < 2:
+        raise ConfigError(f"split.fold=all needs split.k >= 2, got {split.get('k')}")
+    return [(OmegaConf.merge(cfg, {"split": {"fold": i}}), run_dir / f"fold{i}") for i in range(k)]
+
+
 def train_replicates(cfg: DictConfig, run_dir: Path) -> float | None:
-    """Train ``cfg.replicates`` seeds from ``cfg.seed``; the mean validation metric (None on
-    ranks other than zero)."""
+    """Train ``cfg.replicates`` seeds from ``cfg.seed`` (for every fold with
+    ``split.fold=all``); the mean validation metric (None on ranks other than zero)."""
     replicates = int(cfg.get("replicates", 1))
     if replicates < 1:
         raise ConfigError(f"replicates must be at least 1, got {replicates}")
-    if replicates == 1:
-        runs = [(cfg, run_dir)]
-    else:
-        runs = []
+    runs = []
+    for fold_cfg, fold_dir in fold_runs(cfg, run_dir):
+        if replicates == 1:
+            runs.append((fold_cfg, fold_dir))
+            continue
         for seed in range(cfg.seed, cfg.seed + replicates):
-            runs.append((OmegaConf.merge(cfg, {"seed": seed}), run_dir / f"seed{seed}"))
+            runs.append((OmegaConf.merge(fold_cfg, {"seed": seed}), fold_dir / f"seed{seed}"))
     values = []
     for run_cfg, path in runs:
         try:

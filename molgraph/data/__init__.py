@@ -2,6 +2,7 @@
 
 from molgraph.data.dataset import DataSource, GraphDataset
 from molgraph.data.featurization import featurize_all, featurize_rows
+from molgraph.data.folds import ProteinGymFoldSplit
 from molgraph.data.inputs import InputRows, VariantOptions, read_inputs
 from molgraph.data.loader import GraphDataModule, GraphLoader
 from molgraph.data.molecules import MoleculeCSV, load_molecule_csv
@@ -32,6 +33,7 @@ __all__ = [
     "Mutation",
     "MutationCountSplit",
     "MutationalScan",
+    "ProteinGymFoldSplit",
     "RandomSplit",
     "ScaffoldSplit",
     "SplitIndices",

@@ -10,7 +10,12 @@ Positions are read in one of two numberings (:class:`Numbering`):
   the residue numbered 39 in ``2qmt.pdb``). Residues with an insertion code cannot be
   named this way.
 - ``index``: an index into the structure's sequence, ``position - offset``: offset 0 for
-  0-based positions (avGFP's ``A108D``), 1 for 1-based ones.
+  0-based positions (avGFP's ``A108D``), 1 for 1-based ones (ProteinGym's ``mutant``).
+
+A nonsense mutation (``K156*``) follows the reader's :data:`Nonsense` policy: ``refuse``
+lists the variant as a failure; ``stop`` gives the stop residue and every residue after
+it the stop/truncation type :data:`~molgraph.featurize.residues.STOP` (a one-hot column
+of featurizers built with ``stop_residue=True``).
 """
 
 from __future__ import annotations
@@ -23,16 +28,22 @@ from typing import Literal
 import numpy as np
 
 from molgraph.errors import ConfigError, FeaturizationError
-from molgraph.featurize.residues import ALPHABET, UNKNOWN
+from molgraph.featurize.residues import ALPHABET, STOP, STOP_LETTER, UNKNOWN
 
 Numbering = Literal["residue", "index"]
+#: What a nonsense mutation (``*``) becomes: the stop/truncation type, or a failed row.
+Nonsense = Literal["stop", "refuse"]
+NONSENSE_POLICIES = ("stop", "refuse")
+#: Residue types with the stop type: letter ``LETTERS[i]`` is residue type i.
+LETTERS = ALPHABET + STOP_LETTER
 
 _WILD_TYPE = {"", "wt", "wildtype", "wild_type", "wild-type"}
 _SEPARATORS = re.compile(r"[:;,\s]+")
-_MUTATION = re.compile(r"([A-Z])(-?\d+)([A-Z])")
+_MUTATION = re.compile(r"([A-Z])(-?\d+)([A-Z*])")
 # byte → residue-type index; 255 for letters outside the alphabet
 _LOOKUP = np.full(256, 255, dtype=np.uint8)
 _LOOKUP[np.frombuffer(ALPHABET.encode(), np.uint8)] = np.arange(len(ALPHABET))
+_LOOKUP[ord(STOP_LETTER)] = STOP
 
 
 @dataclass(frozen=True)
@@ -50,7 +61,7 @@ def parse_mutations(text: str) -> tuple[Mutation, ...]:
     Raises
     ------
     FeaturizationError
-        A part is not ``<letter><number><letter>``, or a position appears twice.
+        A part is not ``<letter><number><letter or *>``, or a position appears twice.
     """
     parts = [p for p in _SEPARATORS.split(str(text).strip()) if p]
     if not parts or (len(parts) == 1 and parts[0].lower() in _WILD_TYPE):
@@ -58,12 +69,6 @@ def parse_mutations(text: str) -> tuple[Mutation, ...]:
     mutations = []
     for part in parts:
         match = _MUTATION.fullmatch(part)
-        if match is None and part.endswith("*"):
-            raise FeaturizationError(
-                text,
-                f"{part} is a stop codon: the truncated protein has no graph on the "
-                "wild-type structure",
-            )
         if match is None:
             raise FeaturizationError(
                 text, f"{part!r} is not a mutation like V39A (wild type, position, mutant)"
@@ -77,7 +82,8 @@ def parse_mutations(text: str) -> tuple[Mutation, ...]:
 
 
 def residue_indices(sequence: str) -> np.ndarray:
-    """Residue-type index of each letter of ``sequence`` (``[R]`` uint8, 255 if unknown)."""
+    """Residue-type index of each letter of ``sequence`` (``[R]`` uint8, 255 if unknown;
+    ``*`` is :data:`STOP`)."""
     return _LOOKUP[np.frombuffer(sequence.upper().encode("ascii", "replace"), np.uint8)]
 
 
@@ -95,6 +101,8 @@ class VariantReader:
         Insertion code of each residue, ``[R]`` (``""`` or ``" "`` for none).
     numbering, offset
         How mutation positions are read (see the module docstring).
+    nonsense
+        ``refuse`` (nonsense variants fail) or ``stop`` (truncation residue type).
     """
 
     sequence: str
@@ -102,10 +110,13 @@ class VariantReader:
     insertion_codes: Sequence[str]
     numbering: Numbering = "residue"
     offset: int = 0
+    nonsense: Nonsense = "refuse"
 
     def __post_init__(self) -> None:
         if self.numbering not in ("residue", "index"):
             raise ConfigError(f"numbering must be residue or index, got {self.numbering!r}")
+        if self.nonsense not in NONSENSE_POLICIES:
+            raise ConfigError(f"nonsense must be stop or refuse, got {self.nonsense!r}")
         if not len(self.sequence) == len(self.numbers) == len(self.insertion_codes):
             raise ConfigError("sequence, numbers and insertion codes differ in length")
 
@@ -156,15 +167,27 @@ class VariantReader:
                         f"{self.sequence[i]} at {where} {m.position}, not {m.wild_type}"
                     )
                     break
-                if m.mutant not in ALPHABET[:UNKNOWN]:
-                    errors[row] = (
-                        f"{m.wild_type}{m.position}{m.mutant}: unknown residue type {m.mutant!r}"
-                    )
+                reason = self._refused(m)
+                if reason:
+                    errors[row] = reason
                     break
-                types[row, i] = ALPHABET.index(m.mutant)
+                types[row, i] = LETTERS.index(m.mutant)
             if row in errors:
                 types[row] = wild_type
+            else:
+                _truncate(types[row])
         return types, errors
+
+    def _refused(self, m: Mutation) -> str | None:
+        """Why mutation ``m``'s mutant residue cannot be read, or None."""
+        if m.mutant == STOP_LETTER and self.nonsense == "refuse":
+            return (
+                f"{m.wild_type}{m.position}{m.mutant} is a stop codon: refused (nonsense="
+                "refuse; nonsense=stop reads it as a truncation residue type)"
+            )
+        if m.mutant not in ALPHABET[:UNKNOWN] + STOP_LETTER:
+            return f"{m.wild_type}{m.position}{m.mutant}: unknown residue type {m.mutant!r}"
+        return None
 
     def from_sequences(self, sequences: Sequence[str]) -> tuple[np.ndarray, dict[int, str]]:
         """As :meth:`from_mutations`, for full sequences (one letter per structure
@@ -180,15 +203,24 @@ class VariantReader:
                 )
                 continue
             row_types = residue_indices(sequence)
-            bad = np.flatnonzero(row_types == 255)
+            refused = (row_types == 255) | ((row_types == STOP) & (self.nonsense == "refuse"))
+            bad = np.flatnonzero(refused)
             if len(bad):
                 errors[row] = f"unknown residue letter {sequence[bad[0]]!r} at index {bad[0]}"
                 continue
             types[row] = row_types
+            _truncate(types[row])
         return types, errors
 
 
+def _truncate(types: np.ndarray) -> None:
+    """Give every residue after the first stop the stop type, in place."""
+    stops = np.flatnonzero(types == STOP)
+    if len(stops):
+        types[stops[0] :] = STOP
+
+
 def sequences_of(types: np.ndarray) -> list[str]:
-    """One-letter sequences of residue-type rows ``[V, R]``."""
-    letters = np.frombuffer(ALPHABET.encode(), np.uint8)[np.asarray(types)]
+    """One-letter sequences of residue-type rows ``[V, R]`` (``*`` for the stop type)."""
+    letters = np.frombuffer(LETTERS.encode(), np.uint8)[np.asarray(types)]
     return [row.tobytes().decode() for row in letters]

@@ -24,7 +24,13 @@ import torch
 
 from molgraph.data.cache import CacheLayout, FeaturizedRows, cache_folder, load_or_build
 from molgraph.data.dataset import GraphDataset
-from molgraph.data.mutations import Numbering, VariantReader, sequences_of
+from molgraph.data.mutations import (
+    NONSENSE_POLICIES,
+    Nonsense,
+    Numbering,
+    VariantReader,
+    sequences_of,
+)
 from molgraph.data.proteins import protein_featurizer
 from molgraph.data.tables import check_labels_source, failures_table, labels_of, read_table
 from molgraph.data.variants import VariantGraphs
@@ -62,6 +68,13 @@ class MutationalScan:
         With ``numbering="index"``: 0 for 0-based positions, 1 for 1-based ones.
     task
         ``regression`` or ``classification``, or one kind per target (a list or mapping).
+    nonsense
+        Nonsense variants (``K156*``): ``refuse`` lists them as failures; ``stop`` reads
+        them with the stop/truncation residue type, which needs a featurizer built with
+        ``stop_residue=true`` (see :mod:`molgraph.data.mutations`).
+    bin_column
+        Column of the binarised score (ProteinGym's ``DMS_score_bin``, 1 = fit) for AUC
+        and MCC; None: the score at or above its median over the scan.
     """
 
     path: str
@@ -73,9 +86,15 @@ class MutationalScan:
     numbering: Numbering = "residue"
     offset: int = 0
     task: TaskKinds = "regression"
+    nonsense: Nonsense = "refuse"
+    bin_column: str | None = None
 
     def __post_init__(self) -> None:
         check_labels_source(self)
+        if self.nonsense not in NONSENSE_POLICIES:
+            raise ConfigError(
+                f"{self.path}: nonsense must be stop or refuse, got {self.nonsense!r}"
+            )
         if self.chains is not None:
             object.__setattr__(self, "chains", tuple(self.chains))
         if (self.mutations_column is None) == (self.sequence_column is None):
@@ -90,8 +109,14 @@ class MutationalScan:
         return self.mutations_column or self.sequence_column  # type: ignore[return-value]
 
     def check_featurizer(self, featurizer: object) -> None:
-        """Raise ConfigError unless ``featurizer`` builds residue graphs."""
-        protein_featurizer(featurizer, self.path)
+        """Raise ConfigError unless ``featurizer`` builds residue graphs (with the stop
+        residue type where nonsense variants read as ``stop``)."""
+        protein = protein_featurizer(featurizer, self.path)
+        if self.nonsense == "stop" and not protein.stop_residue:
+            raise ConfigError(
+                f"{self.path}: nonsense=stop needs the stop residue type: set "
+                "featurizer.stop_residue=true (or data.nonsense=refuse to drop those rows)"
+            )
 
     def load(
         self,
@@ -102,15 +127,17 @@ class MutationalScan:
     ) -> GraphDataset:
         """Featurize the structure, read the variants, cache both (``num_workers`` and
         ``progress`` are unused: one structure is featurized)."""
+        self.check_featurizer(featurizer)
         protein = protein_featurizer(featurizer, self.path)
-        table = read_table(self.path, [self.variant_column, *self.target_columns],
+        extra = [self.bin_column] if self.bin_column else []
+        table = read_table(self.path, [self.variant_column, *self.target_columns, *extra],
                            text=[self.variant_column])  # fmt: skip
         structure = Path(self.structure)
         if not structure.is_file():
             raise MolgraphError(f"{structure}: no such file (the scan's wild-type structure)")
         settings = {
             "featurizer": protein.to_dict(),
-            "source": {k: v for k, v in vars(self).items() if k not in ("path", "structure")},
+            "source": _source_key(self),
         }
         stem = f"{Path(self.path).parent.name}-{Path(self.path).name.split('.')[0]}"
         folder = cache_folder(cache_dir, stem, [Path(self.path), structure], settings, _FORMAT)
@@ -136,6 +163,7 @@ class MutationalScan:
         graphs, kept, failed = read_variants(
             featurizer, self.structure, self.chains, self.numbering, self.offset,
             variants, from_mutations=self.mutations_column is not None, refused=refused,
+            nonsense=self.nonsense,
         )  # fmt: skip
         if graphs is None:
             raise MolgraphError(f"{self.path}: no variant could be read ({len(failed)} failed)")
@@ -145,6 +173,15 @@ class MutationalScan:
             row_ids=kept,
             failures=failures_table(failed, variants, "variant"),
         )
+
+
+def _source_key(scan: MutationalScan) -> dict:
+    """The scan's settings in its cache key; ``nonsense`` only when not the default, so
+    caches written before the policy existed stay valid."""
+    skip = ("path", "structure", "bin_column") + (
+        ("nonsense",) if scan.nonsense == "refuse" else ()
+    )
+    return {k: v for k, v in vars(scan).items() if k not in skip}
 
 
 def type_columns(featurizer: ProteinFeaturizer) -> tuple[int, int]:
@@ -162,6 +199,7 @@ def read_variants(
     variants: Sequence[str],
     from_mutations: bool,
     refused: Mapping[int, str] | None = None,
+    nonsense: Nonsense = "refuse",
 ) -> tuple[VariantGraphs | None, np.ndarray, dict[int, str]]:
     """The graphs of the variants of ``structure`` (mutation strings, or full sequences
     when not ``from_mutations``) that could be read and are not ``refused``.
@@ -192,6 +230,7 @@ def read_variants(
         [str(c) for c in np.asarray(residues.insertion_codes).tolist()],
         numbering,
         offset,
+        nonsense,
     )
     read = reader.from_mutations if from_mutations else reader.from_sequences
     types, failed = read(list(variants))

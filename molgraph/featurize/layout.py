@@ -42,7 +42,8 @@ class ProteinLayout:
     """Where each protein feature lives, from the featurizer's settings.
 
     Node features ``x``
-        ``residue_type``: 21 one-hot (20 + unknown); ``dihedrals``: sin, cos of φ, ψ, ω
+        ``residue_type``: 21 one-hot (20 + unknown; 22 with ``stop_residue``, the last
+        column a stop/truncation type for nonsense variants); ``dihedrals``: sin, cos of φ, ψ, ω
         (zero where masked); ``dihedral_mask``: 3, 1 where φ, ψ, ω are defined;
         ``bfactor``: the CA B-factor / 100 (pLDDT / 100 for predicted models), one column
         if ``bfactor`` else none. φ_i = C(i-1) N CA C, ψ_i = N CA C N(i+1),
@@ -67,9 +68,11 @@ class ProteinLayout:
     vectors: tuple[str, ...] = VECTOR_CHANNELS
 
     @classmethod
-    def of(cls, rbf_bins: int, edge_rules: int, bfactor: bool) -> ProteinLayout:
+    def of(
+        cls, rbf_bins: int, edge_rules: int, bfactor: bool, stop_residue: bool = False
+    ) -> ProteinLayout:
         node = (
-            ("residue_type", len(RESIDUE_TYPES) + 1),
+            ("residue_type", len(RESIDUE_TYPES) + 1 + int(stop_residue)),
             ("dihedrals", 6),
             ("dihedral_mask", 3),
             ("bfactor", int(bfactor)),

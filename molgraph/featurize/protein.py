@@ -70,6 +70,9 @@ class ProteinFeaturizer(GraphFeaturizer):
         Gaussian RBF of CA-CA distances: ``rbf_bins`` centres on [0, ``rbf_max``] Å.
     bfactor
         Add the CA B-factor / 100 as a node feature.
+    stop_residue
+        One more residue-type column: the stop/truncation type of nonsense variants
+        (``MutationalScan(nonsense="stop")``). Structures never carry it.
     """
 
     chains: tuple[str, ...] | None = None
@@ -81,6 +84,7 @@ class ProteinFeaturizer(GraphFeaturizer):
     rbf_bins: int = 16
     rbf_max: float = 20.0
     bfactor: bool = False
+    stop_residue: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.chains, str):
@@ -99,7 +103,7 @@ class ProteinFeaturizer(GraphFeaturizer):
     @cached_property
     def layout(self) -> ProteinLayout:
         """The column blocks of this featurizer's node and edge features."""
-        return ProteinLayout.of(self.rbf_bins, len(self.edges), self.bfactor)
+        return ProteinLayout.of(self.rbf_bins, len(self.edges), self.bfactor, self.stop_residue)
 
     @property
     def node_dim(self) -> int:
@@ -119,7 +123,8 @@ class ProteinFeaturizer(GraphFeaturizer):
 
     @property
     def residue_type_columns(self) -> slice:
-        """The columns of ``x`` holding the 21-way residue-type one-hot."""
+        """The columns of ``x`` holding the residue-type one-hot (21, or 22 with
+        ``stop_residue``)."""
         return self.layout.node["residue_type"]
 
     # inputs -----------------------------------------------------------------------------
@@ -280,6 +285,8 @@ class ProteinFeaturizer(GraphFeaturizer):
             "rbf_bins": self.rbf_bins,
             "rbf_max": self.rbf_max,
             "bfactor": self.bfactor,
+            # only when set: recipes and cache keys of the 21-type featurizer stay as they were
+            **({"stop_residue": True} if self.stop_residue else {}),
         }
 
     @classmethod
@@ -297,6 +304,7 @@ class ProteinFeaturizer(GraphFeaturizer):
             rbf_bins=int(d["rbf_bins"]),
             rbf_max=float(d["rbf_max"]),
             bfactor=bool(d["bfactor"]),
+            stop_residue=bool(d.get("stop_residue", False)),
         )
 
 

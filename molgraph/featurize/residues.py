@@ -18,6 +18,11 @@ UNKNOWN_LETTER = "X"
 ALPHABET = RESIDUE_TYPES + UNKNOWN_LETTER
 #: Index of the unknown residue type (the last column of the residue one-hot).
 UNKNOWN = len(RESIDUE_TYPES)
+#: One-letter code of a stop codon (nonsense variant): residue type :data:`STOP`, a one-hot
+#: column only featurizers built with ``stop_residue=True`` have.
+STOP_LETTER = "*"
+#: Index of the stop/truncation residue type (after :data:`UNKNOWN`).
+STOP = UNKNOWN + 1
 
 # byte → residue type; every byte that is not a standard one-letter code → unknown
 _TYPE_OF_BYTE = np.full(256, UNKNOWN, dtype=np.int64)
