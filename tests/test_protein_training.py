@@ -47,7 +47,9 @@ def test_protein_data_option(option: str, shared_data: Path, monkeypatch) -> Non
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_builds(experiment: str, shared_data: Path, monkeypatch) -> None:
     monkeypatch.setenv("MOLGRAPH_DATA", str(shared_data))
-    cfg = _compose(f"experiment={experiment}")
+    # the ProteinGym presets take any scan in that format (GB1 here), one fold per run
+    scan = ["data=gb1_dms", "split.fold=0"] if experiment.startswith("proteingym") else []
+    cfg = _compose(f"experiment={experiment}", *scan)
     featurizer = build(cfg.featurizer)
     source = build(cfg.data)
     source.check_featurizer(featurizer)
