@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from molgraph.cli.main import main
 from molgraph.resume import LAST_CHECKPOINT, RUNNING
@@ -36,6 +37,15 @@ def _overrides(tmp_path: Path, run_dir: Path) -> list[str]:
 
 def test_killed_run_resumes_to_the_uninterrupted_metrics(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    threads = torch.get_num_threads()  # the killed child and the runs here: one thread each,
+    torch.set_num_threads(1)  # or float sums add up in different orders
+    try:
+        _kill_and_resume(tmp_path, monkeypatch)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _kill_and_resume(tmp_path: Path, monkeypatch) -> None:
     killed = tmp_path / "killed"
     command = [sys.executable, "-m", "molgraph.cli.main", "train", *_overrides(tmp_path, killed)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
