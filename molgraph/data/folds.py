@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from molgraph.data.mutations import parse_mutations
-from molgraph.data.splits import SplitIndices
+from molgraph.data.splits import SplitIndices, _check_val_fraction, _n_items
+from molgraph.data.table_splits import _column
 from molgraph.errors import ConfigError, FeaturizationError
 
 Scheme = Literal["random", "modulo", "contiguous"]
@@ -128,8 +129,7 @@ class ProteinGymFoldSplit:
             raise ConfigError(
                 f"folds need k >= 2 and 0 <= fold < k, got k={self.k}, fold={self.fold}"
             )
-        if not 0 <= self.val_fraction < 1:
-            raise ConfigError(f"val_fraction must lie in [0, 1), got {self.val_fraction}")
+        _check_val_fraction(self.val_fraction)
 
     def __call__(
         self,
@@ -138,13 +138,9 @@ class ProteinGymFoldSplit:
         row_ids: np.ndarray,
         table: pd.DataFrame | None = None,
     ) -> SplitIndices:
-        if table is None or self.column not in table.columns:
-            have = [] if table is None else list(table.columns)
-            raise ConfigError(
-                f"split.column={self.column!r}: the dataset has no such column of mutation "
-                f"strings (columns: {have})"
-            )
-        variants = table[self.column].fillna("").astype(str).tolist()
+        n = _n_items(items, labels, row_ids)
+        column = _column(table, self.column, n, f"ProteinGymFoldSplit({self.column!r})")
+        variants = column.fillna("").astype(str).tolist()
         fold, touches = assign_folds(variants, self.scheme, self.k, self.seed)
         test = np.flatnonzero(fold == self.fold)
         usable = np.flatnonzero((fold != self.fold) & ~touches[:, self.fold])

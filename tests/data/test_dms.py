@@ -151,3 +151,12 @@ def test_proteingym_configs_give_the_stop_column(shared_data: Path, monkeypatch)
     assert not build(old.featurizer).stop_residue and build(old.data).nonsense == "refuse"
     assert not build(refuse.featurizer).stop_residue
     assert dms.split.fold == "all" and dms.split.column == "mutant"
+
+
+def test_fold_split_names_a_missing_column() -> None:
+    n = len(VARIANTS)
+    split = ProteinGymFoldSplit("random", 5, 0, seed=0)
+    with pytest.raises(ConfigError, match="no column 'mutant'; columns present: \\['variant'\\]"):
+        split(VARIANTS, np.zeros((n, 1)), np.arange(n), table=pd.DataFrame({"variant": VARIANTS}))
+    with pytest.raises(ConfigError, match="no table of columns"):
+        split(VARIANTS, np.zeros((n, 1)), np.arange(n), table=None)
