@@ -1,8 +1,8 @@
 """Mutational scans judged as ProteinGym judges them: ranking metrics per fold, and the
 fold runs of a cross-validation side by side with the one-hot ridge and zero-shot scores.
 
-- :func:`add_ranking_metrics` adds Spearman, NDCG, top-10% recall, AUC and MCC
-  (:mod:`molgraph.models.ranking`) of a run's test predictions to its ``metrics.json``.
+- :func:`ranking_scorer` gives Spearman, NDCG, top-10% recall, AUC and MCC
+  (:mod:`molgraph.models.ranking`) of a run's test predictions, for its ``metrics.json``.
 - :func:`fold_table` collects the fold runs under a folder (``metrics.json`` with those
   metrics), refits the baselines on each run's own ``split.json`` and returns one row per
   (model, fold); :func:`summarise` gives mean ± sd over folds.
@@ -20,10 +20,9 @@ import yaml
 from molgraph.data.dataset import GraphDataset
 from molgraph.data.folds import SCHEMES, ProteinGymFoldSplit
 from molgraph.data.splits import SplitIndices
+from molgraph.fit import TestScorer
 from molgraph.models.ranking import METRICS, ranking_metrics
 from molgraph.models.ridge import ridge_predict
-
-PREDICTIONS = "predictions_test.csv"
 
 
 def binarised(dataset: GraphDataset, bin_column: str | None) -> np.ndarray:
@@ -36,22 +35,15 @@ def binarised(dataset: GraphDataset, bin_column: str | None) -> np.ndarray:
     return y >= np.nanmedian(y)
 
 
-def add_ranking_metrics(
-    run_dir: Path, dataset: GraphDataset, bin_column: str | None, metrics: dict
-) -> dict:
-    """Add the ranking metrics of ``predictions_test.csv`` (first target) to ``metrics``'
-    test part and rewrite ``metrics.json``; returns ``metrics``."""
-    path = Path(run_dir) / PREDICTIONS
-    if not metrics or not path.is_file():
-        return metrics
-    table = pd.read_csv(path)
-    name = dataset.target_names[0]
-    position = {int(r): i for i, r in enumerate(np.asarray(dataset.row_ids).tolist())}
-    binary = binarised(dataset, bin_column)[[position[int(r)] for r in table["row"]]]
-    values = ranking_metrics(table[name].to_numpy(), table[f"{name}_pred"].to_numpy(), binary)
-    metrics["test"].update(values)
-    (Path(run_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return metrics
+def ranking_scorer(dataset: GraphDataset, bin_column: str | None) -> TestScorer:
+    """Spearman, NDCG, top-10% recall, AUC and MCC of the first target, for the test
+    items ``indices`` and their predictions ``pred`` ``[n, T]`` (in target units)."""
+    score, binary = dataset.y[:, 0].numpy(), binarised(dataset, bin_column)
+
+    def ranking(indices: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+        return ranking_metrics(score[indices], pred[:, 0], binary[indices])
+
+    return ranking
 
 
 def _runs(folder: Path) -> list[Path]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
@@ -21,6 +23,9 @@ from molgraph.models.undefined import json_metrics, undefined_reasons
 from molgraph.plots import plot_parity, plot_roc, plot_training_curves
 
 log = logging.getLogger(__name__)
+
+#: Extra test metrics of a run: (test indices, predictions ``[n, T]``) -> {name: value}.
+TestScorer = Callable[[np.ndarray, np.ndarray], dict[str, float]]
 
 
 class EpochTimer(L.Callback):
@@ -46,6 +51,7 @@ def fit_and_report(
     trainer: L.Trainer,
     run_dir: Path,
     checkpoint: Path | None = None,
+    extra_test_metrics: TestScorer | None = None,
 ) -> dict[str, dict[str, float]]:
     """Train, restore the best checkpoint, and write the run's artefacts to ``run_dir``:
     ``model.pt``, ``metrics.json`` (val and test, per task; an undefined metric is
@@ -74,6 +80,12 @@ def fit_and_report(
         if part == "test":
             _write_predictions(dataset, indices, pred, run_dir / "predictions_test.csv")
             _plot(task, y.numpy(), pred.numpy(), run_dir)
+            if extra_test_metrics is not None:
+                extra = extra_test_metrics(np.asarray(indices), pred.numpy())
+                metrics[part].update(extra)
+                reasons.update({f"test/{k}": f"{k} is undefined on this test part (fewer "
+                                "than 2 scored items, or constant scores or predictions)"
+                                for k, v in extra.items() if math.isnan(v)})  # fmt: skip
     monitored = task.monitor.removeprefix("val/")
     best_score = getattr(trainer.checkpoint_callback, "best_model_score", None)
     if monitored not in metrics["val"] and best_score is not None:  # a mixed task's val loss

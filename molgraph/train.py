@@ -38,7 +38,7 @@ from molgraph.data.loader import GraphDataModule
 from molgraph.data.scaffolds import ScaffoldSplit
 from molgraph.data.split_checks import split_dataset
 from molgraph.data.splits import Splitter
-from molgraph.dms import add_ranking_metrics
+from molgraph.dms import ranking_scorer
 from molgraph.errors import ConfigError
 from molgraph.esm import ESMSettings, LoadedESM
 from molgraph.featurize import Featurizer, ProteinFeaturizer
@@ -161,10 +161,11 @@ def train(run: TrainingRun, run_dir: str | Path, resume: bool = False) -> Metric
     datamodule = GraphDataModule(dataset, split, batch_size=run.batch_size, seed=run.seed,
                                  pad_train_batches=model.cuda_graphs)  # fmt: skip
     trainer = _trainer(run, model.task, run_dir)
-    metrics = fit_and_report(model, datamodule, trainer, run_dir, checkpoint)
     bins = getattr(run.data, "bin_column", None)
-    if isinstance(run.split, ProteinGymFoldSplit) or bins:  # ProteinGym's ranking metrics
-        metrics = add_ranking_metrics(run_dir, dataset, bins, metrics)
+    ranking = None  # ProteinGym's ranking metrics for its folds or a scan with bins
+    if isinstance(run.split, ProteinGymFoldSplit) or bins:
+        ranking = ranking_scorer(dataset, bins)
+    metrics = fit_and_report(model, datamodule, trainer, run_dir, checkpoint, ranking)
     if rank_zero_only.rank == 0:
         mark_finished(run_dir)
     return metrics
