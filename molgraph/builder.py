@@ -140,6 +140,7 @@ def run_from_config(cfg: DictConfig) -> TrainingRun:
         trainer=_arguments(cfg.trainer, "lightning.Trainer", "trainer", trusted=own),
         fusion=None if cfg.get("fusion") is None else _built(cfg.fusion, "fusion", own),
         esm=_built(cfg.esm, "esm", own),
+        variance=bool(cfg.get("variance", False)),
         pretrained=cfg.encoder.get("pretrained") or None,
         freeze=bool(cfg.encoder.get("freeze", False)),
         seed=cfg.seed,

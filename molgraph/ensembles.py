@@ -33,7 +33,7 @@ from molgraph.models.module import PropertyModel
 from molgraph.train import Metrics, TrainingRun, load_dataset, train
 from molgraph.uncertainty import Ensemble, calibrate_and_evaluate, load_ensemble
 from molgraph.uncertainty.calibration import CLASSIFICATION_METHODS
-from molgraph.uncertainty.ensemble import METHODS, predict_batches, write_record
+from molgraph.uncertainty.ensemble import METHODS, Samples, predict_batches, write_record
 from molgraph.uncertainty.plots import plot_calibration, plot_error_vs_uncertainty
 
 
@@ -45,7 +45,8 @@ class UncertaintySettings:
     ----------
     method
         ``ensemble`` (``members`` models) or ``dropout`` (one model, ``samples``
-        MC-dropout passes; the head needs ``dropout > 0``).
+        MC-dropout passes; the head needs ``dropout > 0``). Members with a mean-variance
+        head (``variance=true``; ``uncertainty=mve``) add their predicted variances.
     members
         Ensemble size (``ensemble=K`` on the command line).
     samples
@@ -119,13 +120,14 @@ def train_ensemble(run: TrainingRun, run_dir: str | Path, settings: UncertaintyS
     }
     y = {part: dataset.y[getattr(split, part)].numpy() for part in ("val", "test")}
     task = ensemble.task
+    (val, val_var), (test, test_var) = samples["val"], samples["test"]
     calibration, parts, uncertainty = calibrate_and_evaluate(
-        task.kind, task.names, y["val"], samples["val"], y["test"], samples["test"],
-        settings.coverage, settings.calibration,
+        task.kind, task.names, y["val"], val, y["test"], test, settings.coverage,
+        settings.calibration, val_var, test_var,
     )  # fmt: skip
     ensemble.calibration = calibration
     write_record(run_dir, ensemble.record([{"name": n} for n in names]))
-    metrics = {part: _task_metrics(ensemble.members[0], samples[part], y[part])
+    metrics = {part: _task_metrics(ensemble.members[0], samples[part][0], y[part])
                for part in ("val", "test")}  # fmt: skip
     metrics["test"].update(uncertainty)
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -147,7 +149,7 @@ def _write_predictions(
     split: SplitIndices,
     part: str,
     ensemble: Ensemble,
-    samples: np.ndarray,
+    samples: Samples,
     run_dir: Path,
 ) -> None:
     indices = getattr(split, part)

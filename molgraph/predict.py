@@ -81,7 +81,7 @@ def predictor_scorer(
 
         def score_all(graphs: Graphs) -> np.ndarray:
             return predictor.predict(
-                lambda m: predict_graphs(m, graphs, batch_size, device, progress, esm_path),
+                lambda m: predict_graphs(m, graphs, batch_size, device, progress, esm_path, True),
                 members,
             )
 
@@ -128,14 +128,16 @@ def predict_graphs(
     device: str | torch.device = "cpu",
     progress: bool = True,
     esm_path: str | Path | None = None,
+    variance: bool = False,
 ) -> np.ndarray:
-    """Predictions ``[len(graphs), T]`` of featurized graphs, in target units; ESM
+    """Predictions ``[len(graphs), T]`` of featurized graphs, in target units (with
+    ``variance``, ``[len(graphs), 2T]``: see :meth:`PropertyModel.predict_batch`); ESM
     embeddings are added for fused models (:func:`attach_esm`)."""
     assert model.recipe is not None
     graphs = attach_esm(model.recipe, graphs, esm_path, progress)
     model = model.to(device)
     graphs = graphs.to(device) if torch.device(device).type == "cuda" else graphs
-    return model.predict_batches(graph_batches(graphs, batch_size, progress)).numpy()
+    return model.predict_batches(graph_batches(graphs, batch_size, progress), variance).numpy()
 
 
 def score_items(

@@ -93,6 +93,9 @@ class TrainingRun:
         the run's).
     fusion, esm
         ESM fusion (None or mode ``none``: the graph encoder alone) and the ESM model.
+    variance
+        Regression: a mean-variance head (a variance per target too, Gaussian NLL; see
+        :class:`~molgraph.models.tasks.Task`).
     pretrained, freeze
         Train from a bundle's encoder (directory or registered name), frozen or not.
     seed, batch_size, patience, num_workers, matmul_precision
@@ -114,6 +117,7 @@ class TrainingRun:
     trainer: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_TRAINER))
     fusion: FusionSpec | None = None
     esm: ESMSettings = field(default_factory=ESMSettings)
+    variance: bool = False
     pretrained: str | None = None
     freeze: bool = False
     seed: int = 0
@@ -277,7 +281,7 @@ def _model(
 ) -> PropertyModel:
     """The model to train: head sized from the encoder and targets, regression targets
     standardised with the training set's statistics (per target kind), and the recipe that rebuilds it."""
-    task = Task(run.data.task, run.data.target_columns)
+    task = Task(run.data.task, run.data.target_columns, run.variance)
     mean, std = None, None
     if task.kind != "classification":
         train_y = dataset.y[train_indices]
@@ -286,7 +290,7 @@ def _model(
         if task.kind != "regression":  # mixed: classification targets stay as logits
             regression = torch.tensor([k == "regression" for k in task.kinds])
             mean, std = torch.where(regression, mean, 0.0), torch.where(regression, std, 1.0)
-    head = run.head.with_arguments(in_dim=encoder.out_dim, out_dim=len(task.names))
+    head = run.head.with_arguments(in_dim=encoder.out_dim, out_dim=task.num_outputs)
     recipe = Recipe(run.featurizer, encoder_spec, head, task, fusion, trained_on)
     options = dict(run.model)
     if options.get("cuda_graphs") and fusion is not None and fusion.finetune_layers:

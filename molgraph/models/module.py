@@ -94,29 +94,41 @@ class PropertyModel(L.LightningModule):
         return model.eval()
 
     def forward(self, batch: GraphBatch) -> Tensor:
-        """Raw outputs ``[G, T]``: standardised values or logits."""
+        """Raw outputs ``[G, task.num_outputs]``: standardised values (and raw variances
+        of a mean-variance head) or logits."""
         return self.head(self.encoder(batch).graph)
 
     def embed(self, batch: GraphBatch) -> Tensor:
         """Graph embeddings ``[G, out_dim]``."""
         return self.encoder(batch).graph
 
-    def predict_batch(self, batch: GraphBatch) -> Tensor:
-        """Predictions ``[G, T]`` in target units (probabilities for classification)."""
-        return self._in_units(self(batch))
+    def predict_batch(self, batch: GraphBatch, variance: bool = False) -> Tensor:
+        """Predictions ``[G, T]`` in target units (probabilities for classification); with
+        ``variance``, ``[G, 2T]``: then the predicted variances in squared target units
+        (a mean-variance head's; zeros for a model without one)."""
+        output = self(batch)
+        pred = self._in_units(output)
+        if not variance:
+            return pred
+        var = self.task.split_outputs(output)[1]
+        var = torch.zeros_like(pred) if var is None else var * self.target_std**2
+        return torch.cat([pred, var], dim=-1)
 
     def _in_units(self, output: Tensor) -> Tensor:
         """Raw outputs → target units (classification targets keep mean 0 and std 1)."""
         if self.task.kind == "classification":
             return self.task.activation(output)
-        return self.task.activation(output * self.target_std + self.target_mean)
+        mean = self.task.split_outputs(output)[0]
+        return self.task.activation(mean * self.target_std + self.target_mean)
 
     @torch.inference_mode()
-    def predict_batches(self, batches: Iterable[GraphBatch]) -> Tensor:
-        """Predictions ``[n, T]`` (target units) for every batch, in order, on the CPU."""
+    def predict_batches(self, batches: Iterable[GraphBatch], variance: bool = False) -> Tensor:
+        """Predictions ``[n, T]`` (``[n, 2T]`` with ``variance``: see :meth:`predict_batch`)
+        in target units for every batch, in order, on the CPU."""
         self.eval()
-        outputs = [self.predict_batch(b.to(self.device)).float().cpu() for b in batches]
-        return torch.cat(outputs) if outputs else torch.zeros(0, len(self.task.names))
+        outputs = [self.predict_batch(b.to(self.device), variance).float().cpu() for b in batches]
+        width = len(self.task.names) * (2 if variance else 1)
+        return torch.cat(outputs) if outputs else torch.zeros(0, width)
 
     def _loss(self, batch: GraphBatch, output: Tensor) -> Tensor:
         target = batch.y

@@ -191,6 +191,8 @@ class Recipe:
             parts["head"] = self.head.to_dict()
         if self.task is not None:
             parts["task"] = {"kind": self.task.kind, "names": list(self.task.names)}
+            if self.task.variance:  # written only when set: older recipes read unchanged
+                parts["task"]["variance"] = True
         return {**parts, "trained_on": dict(self.trained_on), **self.extra}
 
     @classmethod
@@ -221,7 +223,7 @@ class Recipe:
 
 def _task(data: Any, where: str) -> Task:
     try:
-        return Task(data["kind"], tuple(data["names"]))
+        return Task(data["kind"], tuple(data["names"]), bool(data.get("variance", False)))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{where} (task): {exc!r}") from None
 

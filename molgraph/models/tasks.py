@@ -31,6 +31,9 @@ _CLASSIFICATION = {
 }
 
 
+_MIN_VARIANCE = 1e-6
+
+
 @dataclass(frozen=True)
 class Task:
     """Regression (MSE on standardised targets) or binary classification (BCE), one or
@@ -40,10 +43,15 @@ class Task:
     task trains regression and classification targets together). The monitored metric
     is RMSE (minimised) for regression, ROC-AUC (maximised) for classification, averaged
     over targets, and the validation loss (minimised) for a mixed task.
+
+    With ``variance`` (regression only) the model is a mean-variance estimator: its
+    outputs are ``T`` means then ``T`` raw variances (``softplus(raw) + 1e-6``, in
+    standardised units), trained with the Gaussian negative log-likelihood.
     """
 
     kind: TaskKind | tuple[TaskKind, ...]
     names: tuple[str, ...]
+    variance: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "names", tuple(self.names))
@@ -51,6 +59,21 @@ class Task:
             task_kinds(self.kind, ())  # checks the kind
         else:
             object.__setattr__(self, "kind", compact_kinds(task_kinds(self.kind, self.names)))
+        if self.variance and self.kind != "regression":
+            raise ValueError(f"a variance head needs regression targets, not {self.kind!r}")
+
+    @property
+    def num_outputs(self) -> int:
+        """Model outputs per graph: a mean per target, and a variance per target too."""
+        return len(self.names) * (2 if self.variance else 1)
+
+    def split_outputs(self, output: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Raw outputs → means ``[G, T]`` and variances ``[G, T]`` (None without
+        ``variance``), both in standardised units."""
+        if not self.variance:
+            return output, None
+        mean, raw = output.chunk(2, dim=-1)
+        return mean, F.softplus(raw) + _MIN_VARIANCE
 
     @property
     def kinds(self) -> tuple[TaskKind, ...]:
@@ -74,7 +97,10 @@ class Task:
 
     def loss(self, output: Tensor, target: Tensor, mask: Tensor) -> Tensor:
         """Mean loss over labelled entries; ``[G, T]`` each, mask bool."""
-        if self.kind == "regression":
+        if self.variance:
+            mean, var = self.split_outputs(output)
+            per_entry = 0.5 * (torch.log(var) + (target - mean) ** 2 / var)
+        elif self.kind == "regression":
             per_entry = F.mse_loss(output, target, reduction="none")
         elif self.kind == "classification":
             per_entry = F.binary_cross_entropy_with_logits(output, target, reduction="none")

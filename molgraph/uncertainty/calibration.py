@@ -162,23 +162,30 @@ def calibration_from_dict(record: dict[str, Any]) -> Calibration:
     raise ConfigError(f"calibration kind must be regression or classification: {record}")
 
 
-def spread(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and population sd over the first axis of ``[M, n, T]`` samples; a single
-    sample (a single model, no estimator) gets sd 1, which the calibration scales to the
-    validation RMSE."""
+def spread(
+    samples: np.ndarray, variances: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sd over the first axis of ``[M, n, T]`` samples. With the ``[M, n, T]``
+    variances a mean-variance head predicts with them, the sd is that of the mixture: the
+    mean variance plus the variance of the means. A single sample without variances (a
+    single model, no estimator) gets sd 1, which the calibration scales to the validation
+    RMSE."""
     samples = np.asarray(samples, np.float64)  # members are float32: exact sums here
     mean = samples.mean(axis=0)
+    if variances is not None:
+        return mean, np.sqrt(samples.var(axis=0) + np.asarray(variances, np.float64).mean(axis=0))
     if len(samples) == 1:
         return mean, np.ones_like(mean)
     return mean, samples.std(axis=0)
 
 
 def apply_calibration(
-    calibration: Calibration | None, samples: np.ndarray
+    calibration: Calibration | None, samples: np.ndarray, variances: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
-    """Of ``[M, n, T]`` samples: ``mean`` (recalibrated probabilities for classification), ``sd``, ``lower``,
+    """Of ``[M, n, T]`` samples (and their predicted variances, see :func:`spread`):
+    ``mean`` (recalibrated probabilities for classification), ``sd``, ``lower``,
     ``upper``, each ``[n, T]``."""
-    mean, sd = spread(samples)
+    mean, sd = spread(samples, variances)
     if calibration is None:  # raw mean and sd, no intervals
         nan = np.full_like(mean, np.nan)
         return {"mean": mean, "sd": sd, "lower": nan, "upper": nan}

@@ -33,8 +33,12 @@ FORMAT = "molgraph-ensemble"
 METHODS = ("ensemble", "dropout")
 _MEMBER = re.compile(r"^[A-Za-z0-9_.-]+$")
 
-#: A member model → its predictions ``[n, T]`` (target units) of the graphs at hand.
+#: A member model → its predictions of the graphs at hand with variances, ``[n, 2T]``
+#: (:meth:`PropertyModel.predict_batch` with ``variance=True``).
 MemberScore = Callable[[PropertyModel], np.ndarray]
+#: ``[M, n, T]`` predictions of the members (or passes), and their ``[M, n, T]`` predicted
+#: variances where the members have a mean-variance head (else None).
+Samples = tuple[np.ndarray, np.ndarray | None]
 
 
 def is_ensemble(path: str | Path) -> bool:
@@ -62,10 +66,11 @@ def dropout_active(model: nn.Module) -> Iterator[None]:
 
 @torch.inference_mode()
 def predict_batches(model: PropertyModel, batches: Iterable[GraphBatch]) -> np.ndarray:
-    """Predictions ``[n, T]`` of every batch, in order (eval mode, dropout as it is set)."""
+    """Predictions with variances ``[n, 2T]`` of every batch, in order (eval mode,
+    dropout as it is set)."""
     model.eval()
-    out = [model.predict_batch(b.to(model.device)).float().cpu() for b in batches]
-    return (torch.cat(out) if out else torch.zeros(0, len(model.task.names))).numpy()
+    out = [model.predict_batch(b.to(model.device), variance=True).float().cpu() for b in batches]
+    return (torch.cat(out) if out else torch.zeros(0, 2 * len(model.task.names))).numpy()
 
 
 @dataclass
@@ -107,15 +112,19 @@ class Ensemble:
     def recipe(self):
         return self.members[0].recipe
 
-    def sample(self, score: MemberScore) -> np.ndarray:
-        """Predictions ``[M, n, T]``: each member once, or ``samples`` MC-dropout passes."""
+    def sample(self, score: MemberScore) -> Samples:
+        """Predictions ``[M, n, T]`` (each member once, or ``samples`` MC-dropout passes)
+        and their variances (None without a mean-variance head)."""
         if self.method == "ensemble":
-            return np.stack([score(m) for m in self.members])
-        out = []
-        for member in self.members:
-            with dropout_active(member):
-                out.extend(score(member) for _ in range(self.samples))
-        return np.stack(out)
+            out = np.stack([score(m) for m in self.members])
+        else:
+            passes = []
+            for member in self.members:
+                with dropout_active(member):
+                    passes.extend(score(member) for _ in range(self.samples))
+            out = np.stack(passes)
+        values, variances = np.split(out, 2, axis=-1)
+        return values, variances if self.task.variance else None
 
     def columns(self, members: bool = False) -> list[str]:
         """Output columns per target: ``<t>``, ``<t>_sd``, ``<t>_lower``, ``<t>_upper``,
@@ -125,18 +134,19 @@ class Ensemble:
             cols += [f"{t}_{n}" for t in self.task.names for n in self.names]
         return cols
 
-    def summarize(self, samples: np.ndarray, members: bool = False) -> np.ndarray:
-        """Values ``[n, len(columns(members))]`` of ``[M, n, T]`` samples."""
+    def summarize(self, samples: Samples, members: bool = False) -> np.ndarray:
+        """Values ``[n, len(columns(members))]`` of :meth:`sample`'s samples."""
         parts = self.calibrated(samples)
+        samples = samples[0]
         blocks = [np.stack([parts[k][:, t] for k in ("mean", "sd", "lower", "upper")], axis=1)
                   for t in range(samples.shape[2])]  # fmt: skip
         if members and self.method == "ensemble":
             blocks += [samples[:, :, t].T for t in range(samples.shape[2])]
         return np.concatenate(blocks, axis=1).astype(np.float32)
 
-    def calibrated(self, samples: np.ndarray) -> dict[str, np.ndarray]:
+    def calibrated(self, samples: Samples) -> dict[str, np.ndarray]:
         """``mean`` (probabilities recalibrated), ``sd``, ``lower``, ``upper`` ``[n, T]``."""
-        return apply_calibration(self.calibration, samples)
+        return apply_calibration(self.calibration, *samples)
 
     def predict(self, score: MemberScore, members: bool = False) -> np.ndarray:
         """:meth:`summarize` of :meth:`sample`."""

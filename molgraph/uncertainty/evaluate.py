@@ -2,7 +2,8 @@
 implementation shared by training runs and the benchmark (``experiments/uncertainty``).
 
 Samples are predictions ``[M, n, T]`` (members or MC-dropout passes) in target units
-(probabilities for classification); ``y`` is ``[n, T]`` with NaN for missing labels.
+(probabilities for classification), with the ``[M, n, T]`` variances of a mean-variance
+head where it has one; ``y`` is ``[n, T]`` with NaN for missing labels.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from molgraph.uncertainty.metrics import classification_metrics, regression_metr
 
 def fit_calibration(
     kind: TaskKind, y: np.ndarray, samples: np.ndarray, coverage: float = 0.9,
-    method: str = "isotonic",
+    method: str = "isotonic", variances: np.ndarray | None = None,
 ) -> Calibration:  # fmt: skip
     """The calibration of ``samples`` fitted on validation labels ``y``; ``method`` is the
     recalibration of probabilities (classification only)."""
-    mean, sd = spread(samples)
+    mean, sd = spread(samples, variances)
     mask = ~np.isnan(y)
     y = np.nan_to_num(y)
     if kind == "regression":
@@ -67,8 +68,10 @@ def calibrate_and_evaluate(
     samples_test: np.ndarray,
     coverage: float = 0.9,
     method: str = "isotonic",
+    variances_val: np.ndarray | None = None,
+    variances_test: np.ndarray | None = None,
 ) -> tuple[Calibration, dict[str, np.ndarray], dict[str, float]]:
     """Calibration fitted on validation, calibrated test outputs, and test metrics."""
-    calibration = fit_calibration(kind, y_val, samples_val, coverage, method)
-    parts = apply_calibration(calibration, samples_test)
+    calibration = fit_calibration(kind, y_val, samples_val, coverage, method, variances_val)
+    parts = apply_calibration(calibration, samples_test, variances_test)
     return calibration, parts, uncertainty_metrics(kind, names, y_test, parts)

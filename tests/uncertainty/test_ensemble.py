@@ -132,7 +132,10 @@ def test_mc_dropout_samples_differ_and_leave_the_model_deterministic(esol):
         layer.p = 0.5
     graphs = model.recipe.featurizer.packed(list(esol["smiles"].iloc[:12]))
     ensemble = Ensemble([model], method="dropout", samples=4)
-    samples = ensemble.sample(lambda m: predict_graphs(m, graphs, progress=False))
+    samples, variances = ensemble.sample(
+        lambda m: predict_graphs(m, graphs, progress=False, variance=True)
+    )
     assert samples.shape == (4, 12, 1) and samples.std(axis=0).min() > 0
+    assert variances is None  # no mean-variance head
     once = predict_graphs(model, graphs, progress=False)
     np.testing.assert_array_equal(once, predict_graphs(model, graphs, progress=False))
