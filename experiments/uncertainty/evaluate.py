@@ -9,6 +9,9 @@ intervals / label sets at 90%) and scores the test part:
 - molgraph ensemble: the 5 members of ``runs/molgraph/<ds>/seed<s>`` (predictions_*.csv)
 - molgraph single: member0 of that run alone (exactly the single-model run of that seed);
   no spread, so its sd is a constant fitted on validation (the validation RMSE)
+- molgraph mve ensemble / mve single: the same from ``runs/molgraph-mve`` (members with
+  mean-variance heads, ``uncertainty=mve``; regression sets), each member's predicted
+  variance (``<target>_member<i>_var``) joined with the spread of the means
 - chemprop ensemble: ``runs/chemprop/<ds>/seed<s>/preds_*_individual.csv``
 
     python experiments/uncertainty/evaluate.py
@@ -33,17 +36,23 @@ RUNS, SPLITS, RESULTS = HERE / "runs", HERE / "splits", HERE / "results"
 DATASETS = {"esol": "regression", "lipophilicity": "regression", "bbbp": "classification"}
 TARGET = {"esol": "measured log solubility in mols per litre", "lipophilicity": "exp",
           "bbbp": "p_np"}  # fmt: skip
-TOOLS = ("molgraph ensemble", "molgraph single", "chemprop ensemble")
+TOOLS = ("molgraph ensemble", "molgraph single", "molgraph mve ensemble", "molgraph mve single",
+         "chemprop ensemble")  # fmt: skip
 COVERAGE = 0.9
 
 
-def _molgraph(ds: str, seed: int, part: str, single: bool) -> pd.DataFrame | None:
-    path = RUNS / "molgraph" / ds / f"seed{seed}" / f"predictions_{part}.csv"
+def _molgraph(ds: str, seed: int, part: str, tool: str) -> tuple[pd.DataFrame, pd.DataFrame | None] | None:
+    """Member means and (mean-variance members) their variances, indexed by row."""
+    folder = "molgraph-mve" if "mve" in tool else "molgraph"
+    path = RUNS / folder / ds / f"seed{seed}" / f"predictions_{part}.csv"
     if not path.is_file():
         return None
-    table = pd.read_csv(path)
-    members = [c for c in table.columns if c.startswith(f"{TARGET[ds]}_member")]
-    return table.set_index("row")[members[:1] if single else members]
+    table = pd.read_csv(path).set_index("row")
+    members = [c for c in table.columns
+               if c.startswith(f"{TARGET[ds]}_member") and not c.endswith("_var")]  # fmt: skip
+    members = members[:1] if tool.endswith("single") else members
+    variances = [f"{c}_var" for c in members if f"{c}_var" in table]
+    return table[members], table[variances] if variances else None
 
 
 def _chemprop(ds: str, seed: int, part: str) -> pd.DataFrame | None:
@@ -54,18 +63,24 @@ def _chemprop(ds: str, seed: int, part: str) -> pd.DataFrame | None:
     return table.set_index("row_id")[[c for c in table.columns if "_model_" in c]]
 
 
-def _samples(ds: str, seed: int, tool: str, part: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """Labels ``[n, 1]`` and member predictions ``[M, n, 1]`` of the split's part, in the
-    split file's row order."""
+def _samples(ds: str, seed: int, tool: str, part: str) -> tuple | None:
+    """Labels ``[n, 1]``, member predictions ``[M, n, 1]`` and their predicted variances
+    (None without mean-variance heads) of the split's part, in the split file's row order."""
     split = pd.read_csv(SPLITS / ds / f"seed{seed}" / f"{part}.csv").set_index("row_id")
     if tool == "chemprop ensemble":
-        members = _chemprop(ds, seed, part)
+        found = _chemprop(ds, seed, part)
+        found = None if found is None else (found, None)
     else:
-        members = _molgraph(ds, seed, part, single=tool == "molgraph single")
-    if members is None:
+        found = _molgraph(ds, seed, part, tool)
+    if found is None:
         return None
-    members = members.loc[split.index]  # a KeyError here means the splits differ
-    return split["target"].to_numpy(float)[:, None], members.to_numpy(float).T[:, :, None]
+
+    def members(table: pd.DataFrame) -> np.ndarray:  # a KeyError means the splits differ
+        return table.loc[split.index].to_numpy(float).T[:, :, None]
+
+    means, variances = found
+    return (split["target"].to_numpy(float)[:, None], members(means),
+            None if variances is None else members(variances))  # fmt: skip
 
 
 def score(ds: str, seed: int, tool: str) -> tuple[dict, dict] | None:
@@ -73,7 +88,8 @@ def score(ds: str, seed: int, tool: str) -> tuple[dict, dict] | None:
     if val is None or test is None:
         return None
     kind = DATASETS[ds]
-    _, parts, metrics = calibrate_and_evaluate(kind, ["y"], *val, *test, COVERAGE, "isotonic")
+    _, parts, metrics = calibrate_and_evaluate(kind, ["y"], val[0], val[1], test[0], test[1],
+                                               COVERAGE, "isotonic", val[2], test[2])  # fmt: skip
     task, y = Task(kind, ("y",)), torch.from_numpy(test[0])
     mean = torch.from_numpy(test[1].mean(axis=0))  # raw mean (probabilities) for the task metric
     task_metrics = task.metrics(mean, y, torch.ones_like(y, dtype=torch.bool))
@@ -134,6 +150,8 @@ def main() -> None:
         plotted = {}
         for seed in (0, 1, 2):
             for tool in TOOLS:
+                if "mve" in tool and DATASETS[ds] != "regression":
+                    continue
                 result = score(ds, seed, tool)
                 if result is None:
                     missing.append(f"{ds} seed{seed} {tool}")

@@ -128,20 +128,26 @@ class Ensemble:
 
     def columns(self, members: bool = False) -> list[str]:
         """Output columns per target: ``<t>``, ``<t>_sd``, ``<t>_lower``, ``<t>_upper``,
-        then ``<t>_<member>`` for each member with ``members``."""
+        then ``<t>_<member>`` for each member with ``members`` (and, for mean-variance
+        members, ``<t>_<member>_var``: its predicted variance, uncalibrated)."""
         cols = [f"{t}{s}" for t in self.task.names for s in ("", "_sd", "_lower", "_upper")]
         if members and self.method == "ensemble":
             cols += [f"{t}_{n}" for t in self.task.names for n in self.names]
+            if self.task.variance:
+                cols += [f"{t}_{n}_var" for t in self.task.names for n in self.names]
         return cols
 
     def summarize(self, samples: Samples, members: bool = False) -> np.ndarray:
         """Values ``[n, len(columns(members))]`` of :meth:`sample`'s samples."""
         parts = self.calibrated(samples)
-        samples = samples[0]
+        values, variances = samples
+        targets = range(values.shape[2])
         blocks = [np.stack([parts[k][:, t] for k in ("mean", "sd", "lower", "upper")], axis=1)
-                  for t in range(samples.shape[2])]  # fmt: skip
+                  for t in targets]  # fmt: skip
         if members and self.method == "ensemble":
-            blocks += [samples[:, :, t].T for t in range(samples.shape[2])]
+            blocks += [values[:, :, t].T for t in targets]
+            if variances is not None:
+                blocks += [variances[:, :, t].T for t in targets]
         return np.concatenate(blocks, axis=1).astype(np.float32)
 
     def calibrated(self, samples: Samples) -> dict[str, np.ndarray]:
