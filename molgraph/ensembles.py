@@ -32,7 +32,7 @@ from molgraph.errors import ConfigError
 from molgraph.models.module import PropertyModel
 from molgraph.train import Metrics, TrainingRun, load_dataset, train
 from molgraph.uncertainty import Ensemble, calibrate_and_evaluate, load_ensemble
-from molgraph.uncertainty.calibration import CLASSIFICATION_METHODS
+from molgraph.uncertainty.calibration import CLASSIFICATION_METHODS, REGRESSION_METHODS
 from molgraph.uncertainty.ensemble import METHODS, Samples, predict_batches, write_record
 from molgraph.uncertainty.plots import plot_calibration, plot_error_vs_uncertainty
 
@@ -55,6 +55,9 @@ class UncertaintySettings:
         Target coverage of the conformal intervals / label sets.
     calibration
         Recalibration of probabilities: ``isotonic``, ``platt`` or ``none``.
+    sd_calibration
+        Recalibration of regression sds: ``zscale`` (one factor) or ``affine`` (a factor
+        and a variance offset, fitted by the validation NLL).
     workers
         Members trained at a time, each in its own process (one GPU each where several).
     """
@@ -64,6 +67,7 @@ class UncertaintySettings:
     samples: int = 20
     coverage: float = 0.9
     calibration: str = "isotonic"
+    sd_calibration: str = "zscale"
     workers: int = 1
 
     def __post_init__(self) -> None:
@@ -71,6 +75,8 @@ class UncertaintySettings:
             raise ConfigError(f"uncertainty.method must be one of {METHODS}, got {self.method!r}")
         if self.calibration not in CLASSIFICATION_METHODS:
             raise ConfigError(f"uncertainty.calibration must be one of {CLASSIFICATION_METHODS}")
+        if self.sd_calibration not in REGRESSION_METHODS:
+            raise ConfigError(f"uncertainty.sd_calibration must be one of {REGRESSION_METHODS}")
         if self.members < 1 or self.samples < 1 or self.workers < 1:
             raise ConfigError("uncertainty: members, samples and workers must be at least 1")
         if not 0 < self.coverage < 1:
@@ -123,7 +129,7 @@ def train_ensemble(run: TrainingRun, run_dir: str | Path, settings: UncertaintyS
     (val, val_var), (test, test_var) = samples["val"], samples["test"]
     calibration, parts, uncertainty = calibrate_and_evaluate(
         task.kind, task.names, y["val"], val, y["test"], test, settings.coverage,
-        settings.calibration, val_var, test_var,
+        settings.calibration, val_var, test_var, settings.sd_calibration,
     )  # fmt: skip
     ensemble.calibration = calibration
     write_record(run_dir, ensemble.record([{"name": n} for n in names]))

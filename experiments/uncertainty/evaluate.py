@@ -15,6 +15,10 @@ intervals / label sets at 90%) and scores the test part:
 - chemprop ensemble: ``runs/chemprop/<ds>/seed<s>/preds_*_individual.csv``
 
     python experiments/uncertainty/evaluate.py
+
+Regression sds are recalibrated both ways molgraph offers: z-scaling (``table.md``,
+``per_seed.csv``, ``<ds>.png``) and affine in the variance (``table_affine.md``,
+``per_seed_affine.csv``); classification is the same in both.
 """
 
 from __future__ import annotations
@@ -41,7 +45,9 @@ TOOLS = ("molgraph ensemble", "molgraph single", "molgraph mve ensemble", "molgr
 COVERAGE = 0.9
 
 
-def _molgraph(ds: str, seed: int, part: str, tool: str) -> tuple[pd.DataFrame, pd.DataFrame | None] | None:
+def _molgraph(
+    ds: str, seed: int, part: str, tool: str
+) -> tuple[pd.DataFrame, pd.DataFrame | None] | None:
     """Member means and (mean-variance members) their variances, indexed by row."""
     folder = "molgraph-mve" if "mve" in tool else "molgraph"
     path = RUNS / folder / ds / f"seed{seed}" / f"predictions_{part}.csv"
@@ -83,13 +89,13 @@ def _samples(ds: str, seed: int, tool: str, part: str) -> tuple | None:
             None if variances is None else members(variances))  # fmt: skip
 
 
-def score(ds: str, seed: int, tool: str) -> tuple[dict, dict] | None:
+def score(ds: str, seed: int, tool: str, sd_method: str) -> tuple[dict, dict] | None:
     val, test = _samples(ds, seed, tool, "val"), _samples(ds, seed, tool, "test")
     if val is None or test is None:
         return None
     kind = DATASETS[ds]
     _, parts, metrics = calibrate_and_evaluate(kind, ["y"], val[0], val[1], test[0], test[1],
-                                               COVERAGE, "isotonic", val[2], test[2])  # fmt: skip
+                                               COVERAGE, "isotonic", val[2], test[2], sd_method)  # fmt: skip
     task, y = Task(kind, ("y",)), torch.from_numpy(test[0])
     mean = torch.from_numpy(test[1].mean(axis=0))  # raw mean (probabilities) for the task metric
     task_metrics = task.metrics(mean, y, torch.ones_like(y, dtype=torch.bool))
@@ -145,32 +151,33 @@ def _markdown(table: pd.DataFrame) -> str:
 
 def main() -> None:
     RESULTS.mkdir(exist_ok=True)
-    rows, missing = [], []
-    for ds in DATASETS:
-        plotted = {}
-        for seed in (0, 1, 2):
-            for tool in TOOLS:
-                if "mve" in tool and DATASETS[ds] != "regression":
-                    continue
-                result = score(ds, seed, tool)
-                if result is None:
-                    missing.append(f"{ds} seed{seed} {tool}")
-                    continue
-                rows.append(result[0])
-                if seed == 0:
-                    plotted[tool] = result[1]
-        if plotted:
-            _plot(ds, plotted, RESULTS / f"{ds}.png")
-    table = pd.DataFrame(rows)
-    table.to_csv(RESULTS / "per_seed.csv", index=False, float_format="%.5g")
-    summary = _summary(table)
-    text = _markdown(summary) if len(summary) else "(no finished runs)"
-    if missing:
-        text += "\n\nNot finished: " + ", ".join(missing) + "\n"
-    (RESULTS / "table.md").write_text(text + "\n")
-    print(text)
-    if any(math.isnan(v) for v in table.get("coverage", [])):
-        print("warning: NaN coverage")
+    for sd_method, suffix in (("zscale", ""), ("affine", "_affine")):
+        rows, missing = [], []
+        for ds in DATASETS:
+            plotted = {}
+            for seed in (0, 1, 2):
+                for tool in TOOLS:
+                    if "mve" in tool and DATASETS[ds] != "regression":
+                        continue
+                    result = score(ds, seed, tool, sd_method)
+                    if result is None:
+                        missing.append(f"{ds} seed{seed} {tool}")
+                        continue
+                    rows.append(result[0])
+                    if seed == 0:
+                        plotted[tool] = result[1]
+            if plotted and not suffix:
+                _plot(ds, plotted, RESULTS / f"{ds}.png")
+        table = pd.DataFrame(rows)
+        table.to_csv(RESULTS / f"per_seed{suffix}.csv", index=False, float_format="%.5g")
+        summary = _summary(table)
+        text = _markdown(summary) if len(summary) else "(no finished runs)"
+        if missing:
+            text += "\n\nNot finished: " + ", ".join(missing) + "\n"
+        (RESULTS / f"table{suffix}.md").write_text(text + "\n")
+        print(f"sd calibration: {sd_method}\n{text}\n")
+        if any(math.isnan(v) for v in table.get("coverage", [])):
+            print("warning: NaN coverage")
 
 
 if __name__ == "__main__":

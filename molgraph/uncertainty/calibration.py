@@ -1,8 +1,11 @@
 """Calibration fitted on the validation set, stored as JSON beside the model.
 
-Regression (:class:`RegressionCalibration`): z-scaling of the sd (one factor per target,
-the one that makes the validation z-scores' mean square 1) and split-conformal intervals
-``mean ± q·sd`` (``q`` the conformal quantile of the validation ``|y - mean| / sd``).
+Regression (:class:`RegressionCalibration`): the sd recalibrated per target, by z-scaling
+(``scale·sd``, the factor that makes the validation z-scores' mean square 1) or affinely in
+the variance (``scale·sqrt(sd² + offset)``, both fitted by the validation Gaussian NLL:
+an uninformative sd then falls back towards a constant), and split-conformal intervals
+``mean ± q·scale·sqrt(sd² + offset)`` (``q`` the conformal quantile of the validation
+z-scores' magnitude, before scaling).
 Classification (:class:`ClassificationCalibration`): isotonic or Platt recalibration of
 the probabilities and split-conformal label sets (score ``1 - p(true class)``), written as
 bounds: the set is ``{c : lower <= c <= upper}``, NaN bounds for the empty set.
@@ -23,6 +26,7 @@ from molgraph.errors import ConfigError
 
 _EPS = 1e-12
 CLASSIFICATION_METHODS = ("isotonic", "platt", "none")
+REGRESSION_METHODS = ("zscale", "affine")
 
 
 def conformal_quantile(scores: np.ndarray, coverage: float) -> float:
@@ -41,32 +45,64 @@ def _columns(mask: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class RegressionCalibration:
-    """z-scaling factors and conformal quantiles, one per target."""
+    """Per target: the sd factor, the conformal quantile and (affine) the variance offset
+    added to the raw sd² (empty: z-scaling, no offset)."""
 
     scale: tuple[float, ...]
     quantile: tuple[float, ...]
     coverage: float
+    offset: tuple[float, ...] = ()
 
     @classmethod
-    def fit(cls, y, mean, sd, mask=None, coverage: float = 0.9) -> RegressionCalibration:
-        """Fit on validation targets, means and raw sds ``[n, T]``."""
+    def fit(
+        cls, y, mean, sd, mask=None, coverage: float = 0.9, method: str = "zscale"
+    ) -> RegressionCalibration:
+        """Fit on validation targets, means and raw sds ``[n, T]``; ``method`` is
+        ``zscale`` or ``affine``."""
+        if method not in REGRESSION_METHODS:
+            raise ConfigError(f"sd calibration must be one of {REGRESSION_METHODS}, got {method!r}")
         mask = _columns(mask, np.shape(y))
-        scale, quantile = [], []
+        scale, quantile, offset = [], [], []
         for t in range(np.shape(y)[1]):
             m = mask[:, t]
-            z = (y[m, t] - mean[m, t]) / np.maximum(sd[m, t], _EPS)
+            residual, raw = y[m, t] - mean[m, t], np.maximum(sd[m, t], _EPS)
+            c = fit_variance_offset(residual, raw) if method == "affine" and m.any() else 0.0
+            z = residual / np.sqrt(raw**2 + c)
             scale.append(float(np.sqrt(np.mean(z**2))) if m.any() else 1.0)
             quantile.append(conformal_quantile(np.abs(z), coverage) if m.any() else math.inf)
-        return cls(tuple(scale), tuple(quantile), float(coverage))
+            offset.append(c)
+        return cls(tuple(scale), tuple(quantile), float(coverage),
+                   tuple(offset) if method == "affine" else ())  # fmt: skip
 
     def apply(self, mean: np.ndarray, sd: np.ndarray) -> dict[str, np.ndarray]:
         """Calibrated ``sd`` and the interval bounds ``lower``, ``upper``."""
-        half = np.asarray(self.quantile) * sd
-        return {"sd": sd * np.asarray(self.scale), "lower": mean - half, "upper": mean + half}
+        base = np.sqrt(sd**2 + np.asarray(self.offset)) if self.offset else sd
+        half = np.asarray(self.quantile) * base
+        return {"sd": base * np.asarray(self.scale), "lower": mean - half, "upper": mean + half}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "regression", "scale": list(self.scale),
-                "quantile": list(self.quantile), "coverage": self.coverage}  # fmt: skip
+        record = {"kind": "regression", "scale": list(self.scale),
+                  "quantile": list(self.quantile), "coverage": self.coverage}  # fmt: skip
+        return {**record, "offset": list(self.offset)} if self.offset else record
+
+
+def fit_variance_offset(residual: np.ndarray, sd: np.ndarray) -> float:
+    """The ``c >= 0`` of the variance model ``a·(sd² + c)`` that maximises the Gaussian
+    likelihood of ``residual`` (``a`` at its optimum given ``c``: the mean of
+    ``residual² / (sd² + c)``)."""
+    r2, s2 = residual.astype(float) ** 2, sd.astype(float) ** 2
+
+    def nll(log_c: float) -> float:
+        v = s2 + np.exp(log_c)
+        a = np.mean(r2 / v)
+        return float(np.mean(np.log(a * v)))  # + 1, the z-scores' mean square, dropped
+
+    scale = float(np.mean(s2)) + _EPS
+    grid = np.log(scale) + np.linspace(-12, 6, 73)  # from a negligible offset to 400x
+    best = grid[int(np.argmin([nll(g) for g in grid]))]
+    result = optimize.minimize_scalar(nll, bounds=(best - 0.25, best + 0.25), method="bounded")
+    c = float(np.exp(result.x))
+    return 0.0 if nll(result.x) >= nll(np.log(scale) - 30) else c
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -153,7 +189,7 @@ def calibration_from_dict(record: dict[str, Any]) -> Calibration:
     try:
         if record["kind"] == "regression":
             return RegressionCalibration(tuple(record["scale"]), tuple(record["quantile"]),
-                                         float(record["coverage"]))  # fmt: skip
+                                         float(record["coverage"]), tuple(record.get("offset", ())))  # fmt: skip
         if record["kind"] == "classification":
             return ClassificationCalibration(record["method"], tuple(record["params"]),
                                              tuple(record["threshold"]), float(record["coverage"]))  # fmt: skip

@@ -26,15 +26,16 @@ from molgraph.uncertainty.metrics import classification_metrics, regression_metr
 
 def fit_calibration(
     kind: TaskKind, y: np.ndarray, samples: np.ndarray, coverage: float = 0.9,
-    method: str = "isotonic", variances: np.ndarray | None = None,
+    method: str = "isotonic", variances: np.ndarray | None = None, sd_method: str = "zscale",
 ) -> Calibration:  # fmt: skip
     """The calibration of ``samples`` fitted on validation labels ``y``; ``method`` is the
-    recalibration of probabilities (classification only)."""
+    recalibration of probabilities (classification), ``sd_method`` that of the sd
+    (regression: ``zscale`` or ``affine``)."""
     mean, sd = spread(samples, variances)
     mask = ~np.isnan(y)
     y = np.nan_to_num(y)
     if kind == "regression":
-        return RegressionCalibration.fit(y, mean, sd, mask, coverage)
+        return RegressionCalibration.fit(y, mean, sd, mask, coverage, sd_method)
     return ClassificationCalibration.fit(y, mean, mask, coverage, method)
 
 
@@ -70,8 +71,10 @@ def calibrate_and_evaluate(
     method: str = "isotonic",
     variances_val: np.ndarray | None = None,
     variances_test: np.ndarray | None = None,
+    sd_method: str = "zscale",
 ) -> tuple[Calibration, dict[str, np.ndarray], dict[str, float]]:
     """Calibration fitted on validation, calibrated test outputs, and test metrics."""
-    calibration = fit_calibration(kind, y_val, samples_val, coverage, method, variances_val)
+    calibration = fit_calibration(kind, y_val, samples_val, coverage, method, variances_val,
+                                  sd_method)  # fmt: skip
     parts = apply_calibration(calibration, samples_test, variances_test)
     return calibration, parts, uncertainty_metrics(kind, names, y_test, parts)

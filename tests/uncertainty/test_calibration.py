@@ -125,3 +125,42 @@ def test_evaluation_of_a_calibrated_ensemble():
     assert abs(metrics["coverage"] - 0.9) < 0.04
     np.testing.assert_allclose(parts["mean"][:, 0], samples[:, test].mean(0))
     assert apply_calibration(None, samples[:, test, None])["lower"].shape == (2000, 1)
+
+
+def test_affine_sd_calibration_recovers_a_known_variance_offset():
+    """True variance 4·raw² + 0.5: scale 2 and offset 0.125 (scale²·(raw² + offset))."""
+    rng = np.random.default_rng(7)
+    raw = rng.uniform(0.1, 1.5, 40_000)
+    y = rng.normal(size=raw.size) * np.sqrt(4 * raw**2 + 0.5)
+    mean = np.zeros_like(y)
+    calibration = RegressionCalibration.fit(
+        y[:, None], mean[:, None], raw[:, None], method="affine"
+    )
+    assert calibration.scale[0] == pytest.approx(2.0, rel=0.03)
+    assert calibration.offset[0] == pytest.approx(0.125, rel=0.15)
+    zscaled = RegressionCalibration.fit(y[:, None], mean[:, None], raw[:, None])
+    assert zscaled.offset == ()
+    sd = calibration.apply(mean[:, None], raw[:, None])["sd"][:, 0]
+    np.testing.assert_allclose(sd, np.sqrt(4 * raw**2 + 0.5), rtol=0.05)
+    assert calibration_from_dict(calibration.to_dict()) == calibration
+
+
+def test_affine_sd_calibration_falls_back_to_a_constant_for_an_uninformative_sd():
+    """Noise of sd 1 everywhere and a raw sd unrelated to it: the affine fit's held-out
+    NLL beats z-scaling's, and it is z-scaling exactly where the raw sd is constant."""
+    rng = np.random.default_rng(8)
+    y, raw = rng.normal(size=(8000, 1)), rng.uniform(0.05, 2.0, (8000, 1))
+    mean, fit, held = np.zeros_like(y), slice(0, 4000), slice(4000, None)
+
+    def nll(calibration: RegressionCalibration) -> float:
+        sd = calibration.apply(mean[held], raw[held])["sd"]
+        return float(np.mean(np.log(sd) + 0.5 * (y[held] / sd) ** 2))
+
+    affine = RegressionCalibration.fit(y[fit], mean[fit], raw[fit], method="affine")
+    zscale = RegressionCalibration.fit(y[fit], mean[fit], raw[fit])
+    assert nll(affine) < nll(zscale) - 0.05
+    ones = np.ones_like(y[fit])
+    constant = RegressionCalibration.fit(y[fit], mean[fit], ones, method="affine")
+    plain = RegressionCalibration.fit(y[fit], mean[fit], ones)
+    np.testing.assert_allclose(constant.apply(mean, np.ones_like(y))["sd"],
+                               plain.apply(mean, np.ones_like(y))["sd"], rtol=1e-9)  # fmt: skip
