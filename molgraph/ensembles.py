@@ -33,7 +33,7 @@ from molgraph.models.module import PropertyModel
 from molgraph.train import Metrics, TrainingRun, load_dataset, train
 from molgraph.uncertainty import Ensemble, calibrate_and_evaluate, load_ensemble
 from molgraph.uncertainty.calibration import CLASSIFICATION_METHODS, REGRESSION_METHODS
-from molgraph.uncertainty.ensemble import METHODS, Samples, predict_batches, write_record
+from molgraph.uncertainty.ensemble import METHODS, Samples, write_record
 from molgraph.uncertainty.plots import plot_calibration, plot_error_vs_uncertainty
 
 
@@ -121,7 +121,9 @@ def train_ensemble(run: TrainingRun, run_dir: str | Path, settings: UncertaintyS
     split = SplitIndices.load(run_dir / "member0" / "split.json", dataset.row_ids)
     data = GraphDataModule(dataset, split, batch_size=run.batch_size, seed=run.seed)
     samples = {
-        part: ensemble.sample(lambda m, p=part: predict_batches(m, data.eval_loader(p, False)))
+        part: ensemble.sample(
+            lambda m, p=part: m.predict_batches(data.eval_loader(p, False), variance=True).numpy()
+        )
         for part in ("val", "test")
     }
     y = {part: dataset.y[getattr(split, part)].numpy() for part in ("val", "test")}

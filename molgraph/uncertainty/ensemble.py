@@ -12,16 +12,14 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
-from molgraph.batch import GraphBatch
 from molgraph.bundles import export_run, is_bundle, read_bundle
 from molgraph.errors import CheckpointError
 from molgraph.models.checkpoint import read_checkpoint
@@ -62,15 +60,6 @@ def dropout_active(model: nn.Module) -> Iterator[None]:
         for layer in layers:
             del layer.train
             layer.eval()
-
-
-@torch.inference_mode()
-def predict_batches(model: PropertyModel, batches: Iterable[GraphBatch]) -> np.ndarray:
-    """Predictions with variances ``[n, 2T]`` of every batch, in order (eval mode,
-    dropout as it is set)."""
-    model.eval()
-    out = [model.predict_batch(b.to(model.device), variance=True).float().cpu() for b in batches]
-    return (torch.cat(out) if out else torch.zeros(0, 2 * len(model.task.names))).numpy()
 
 
 @dataclass
