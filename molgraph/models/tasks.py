@@ -60,7 +60,9 @@ class Task:
         else:
             object.__setattr__(self, "kind", compact_kinds(task_kinds(self.kind, self.names)))
         if self.variance and self.kind != "regression":
-            raise ValueError(f"a variance head needs regression targets, not {self.kind!r}")
+            raise ValueError(
+                f"a variance head (uncertainty=mve) needs regression targets, not {self.kind!r}"
+            )
 
     @property
     def num_outputs(self) -> int:

@@ -49,8 +49,20 @@ def _train(run_dir: Path, *overrides: str) -> int:
         (("data.task=classification",), "is set to classification, but 1126 of its 1128"),
         (("split=column",), "Missing mandatory value: column"),
         (("encoder._target_=os.system",), "refusing to instantiate 'os.system'"),
+        (
+            ("data.task=classification", "uncertainty=mve"),
+            "a variance head (uncertainty=mve) needs regression targets, not 'classification'",
+        ),
     ],
-    ids=["empty", "latin1", "text-target", "classification-on-regression", "missing", "target"],
+    ids=[
+        "empty",
+        "latin1",
+        "text-target",
+        "classification-on-regression",
+        "missing",
+        "target",
+        "variance-on-classification",
+    ],
 )
 def test_data_and_config_errors_are_one_line(isolated, capsys, overrides, message) -> None:
     code = _train(isolated / "run", *overrides)
