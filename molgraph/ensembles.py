@@ -54,10 +54,12 @@ class UncertaintySettings:
     coverage
         Target coverage of the conformal intervals / label sets.
     calibration
-        Recalibration of probabilities: ``isotonic``, ``platt`` or ``none``.
+        Recalibration of probabilities: ``isotonic``, ``platt``, ``none`` or ``auto`` (the
+        one with the lowest cross-validated validation NLL).
     sd_calibration
-        Recalibration of regression sds: ``zscale`` (one factor) or ``affine`` (a factor
-        and a variance offset, fitted by the validation NLL).
+        Recalibration of regression sds: ``zscale`` (one factor), ``affine`` (a factor
+        and a variance offset, fitted by the validation NLL) or ``auto`` (per target, the
+        one with the lower cross-validated validation NLL).
     workers
         Members trained at a time, each in its own process (one GPU each where several).
     """
@@ -66,8 +68,8 @@ class UncertaintySettings:
     members: int = 5
     samples: int = 20
     coverage: float = 0.9
-    calibration: str = "isotonic"
-    sd_calibration: str = "zscale"
+    calibration: str = "auto"
+    sd_calibration: str = "auto"
     workers: int = 1
 
     def __post_init__(self) -> None:

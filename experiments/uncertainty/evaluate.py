@@ -2,9 +2,9 @@
 (molgraph's: ``molgraph.uncertainty`` and ``Task.metrics``) and write the table and plots.
 
 Each tool's per-member predictions on the validation and test parts of a split are read
-back; the same code then fits the calibration on validation (z-scaling of the sd for
-regression, isotonic recalibration of probabilities for classification, split-conformal
-intervals / label sets at 90%) and scores the test part:
+back; the same code then fits the calibration on validation (a recalibration of the sd for
+regression, of the probabilities for classification, split-conformal intervals / label
+sets at 90%) and scores the test part:
 
 - molgraph ensemble: the 5 members of ``runs/molgraph/<ds>/seed<s>`` (predictions_*.csv)
 - molgraph single: member0 of that run alone (exactly the single-model run of that seed);
@@ -16,9 +16,11 @@ intervals / label sets at 90%) and scores the test part:
 
     python experiments/uncertainty/evaluate.py
 
-Regression sds are recalibrated both ways molgraph offers: z-scaling (``table.md``,
-``per_seed.csv``, ``<ds>.png``) and affine in the variance (``table_affine.md``,
-``per_seed_affine.csv``); classification is the same in both.
+Every tool's outputs are recalibrated alike, three ways (:data:`VARIANTS`): molgraph's
+default ``auto`` (``table.md``, ``per_seed.csv``, ``<ds>.png``: the sd method and the
+probability method of lowest cross-validated validation NLL), z-scaling with isotonic
+probabilities (``table_zscale_isotonic.md``, molgraph's former default) and affine sds
+with Platt probabilities (``table_affine_platt.md``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ from molgraph.uncertainty.metrics import LEVELS, calibration_curve
 HERE = Path(__file__).parent
 RUNS, SPLITS, RESULTS = HERE / "runs", HERE / "splits", HERE / "results"
 DATASETS = {"esol": "regression", "lipophilicity": "regression", "bbbp": "classification"}
+#: (file suffix, sd calibration, probability calibration), the default first
+VARIANTS = (("", "auto", "auto"), ("_zscale_isotonic", "zscale", "isotonic"),
+            ("_affine_platt", "affine", "platt"))  # fmt: skip
 TARGET = {"esol": "measured log solubility in mols per litre", "lipophilicity": "exp",
           "bbbp": "p_np"}  # fmt: skip
 TOOLS = ("molgraph ensemble", "molgraph single", "molgraph mve ensemble", "molgraph mve single",
@@ -89,13 +94,15 @@ def _samples(ds: str, seed: int, tool: str, part: str) -> tuple | None:
             None if variances is None else members(variances))  # fmt: skip
 
 
-def score(ds: str, seed: int, tool: str, sd_method: str) -> tuple[dict, dict] | None:
+def score(
+    ds: str, seed: int, tool: str, sd_method: str, prob_method: str
+) -> tuple[dict, dict] | None:
     val, test = _samples(ds, seed, tool, "val"), _samples(ds, seed, tool, "test")
     if val is None or test is None:
         return None
     kind = DATASETS[ds]
     _, parts, metrics = calibrate_and_evaluate(kind, ["y"], val[0], val[1], test[0], test[1],
-                                               COVERAGE, "isotonic", val[2], test[2], sd_method)  # fmt: skip
+                                               COVERAGE, prob_method, val[2], test[2], sd_method)  # fmt: skip
     task, y = Task(kind, ("y",)), torch.from_numpy(test[0])
     mean = torch.from_numpy(test[1].mean(axis=0))  # raw mean (probabilities) for the task metric
     task_metrics = task.metrics(mean, y, torch.ones_like(y, dtype=torch.bool))
@@ -151,7 +158,7 @@ def _markdown(table: pd.DataFrame) -> str:
 
 def main() -> None:
     RESULTS.mkdir(exist_ok=True)
-    for sd_method, suffix in (("zscale", ""), ("affine", "_affine")):
+    for suffix, sd_method, prob_method in VARIANTS:
         rows, missing = [], []
         for ds in DATASETS:
             plotted = {}
@@ -159,7 +166,7 @@ def main() -> None:
                 for tool in TOOLS:
                     if "mve" in tool and DATASETS[ds] != "regression":
                         continue
-                    result = score(ds, seed, tool, sd_method)
+                    result = score(ds, seed, tool, sd_method, prob_method)
                     if result is None:
                         missing.append(f"{ds} seed{seed} {tool}")
                         continue
@@ -175,7 +182,7 @@ def main() -> None:
         if missing:
             text += "\n\nNot finished: " + ", ".join(missing) + "\n"
         (RESULTS / f"table{suffix}.md").write_text(text + "\n")
-        print(f"sd calibration: {sd_method}\n{text}\n")
+        print(f"calibration: sd {sd_method}, probabilities {prob_method}\n{text}\n")
         if any(math.isnan(v) for v in table.get("coverage", [])):
             print("warning: NaN coverage")
 

@@ -7,8 +7,13 @@ an uninformative sd then falls back towards a constant), and split-conformal int
 ``mean ± q·scale·sqrt(sd² + offset)`` (``q`` the conformal quantile of the validation
 z-scores' magnitude, before scaling).
 Classification (:class:`ClassificationCalibration`): isotonic or Platt recalibration of
-the probabilities and split-conformal label sets (score ``1 - p(true class)``), written as
+the probabilities (or none) and split-conformal label sets (score ``1 - p(true class)``), written as
 bounds: the set is ``{c : lower <= c <= upper}``, NaN bounds for the empty set.
+
+``auto`` (the default of both) picks, per target for sds and for all targets together
+for probabilities, the method whose 5-fold cross-validated NLL on the validation set is
+lowest: isotonic recalibration overfits a few hundred molecules into near-0/1
+probabilities, and an affine offset only pays where the raw sd carries no signal.
 
 Arrays are ``[n, T]``; a ``mask`` marks labelled entries.
 """
@@ -25,8 +30,16 @@ from scipy import optimize
 from molgraph.errors import ConfigError
 
 _EPS = 1e-12
-CLASSIFICATION_METHODS = ("isotonic", "platt", "none")
-REGRESSION_METHODS = ("zscale", "affine")
+CLASSIFICATION_METHODS = ("auto", "none", "platt", "isotonic")
+REGRESSION_METHODS = ("auto", "zscale", "affine")
+_FOLDS = 5
+
+
+def _folds(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fit, held-out) index pairs of a seeded 5-fold split of ``n`` items."""
+    order = np.random.default_rng(0).permutation(n)
+    parts = [part for part in np.array_split(order, min(_FOLDS, n)) if len(part)]
+    return [(np.setdiff1d(order, part), part) for part in parts]
 
 
 def conformal_quantile(scores: np.ndarray, coverage: float) -> float:
@@ -55,10 +68,10 @@ class RegressionCalibration:
 
     @classmethod
     def fit(
-        cls, y, mean, sd, mask=None, coverage: float = 0.9, method: str = "zscale"
+        cls, y, mean, sd, mask=None, coverage: float = 0.9, method: str = "auto"
     ) -> RegressionCalibration:
         """Fit on validation targets, means and raw sds ``[n, T]``; ``method`` is
-        ``zscale`` or ``affine``."""
+        ``zscale``, ``affine`` or ``auto`` (per target, the lower cross-validated NLL)."""
         if method not in REGRESSION_METHODS:
             raise ConfigError(f"sd calibration must be one of {REGRESSION_METHODS}, got {method!r}")
         mask = _columns(mask, np.shape(y))
@@ -66,13 +79,14 @@ class RegressionCalibration:
         for t in range(np.shape(y)[1]):
             m = mask[:, t]
             residual, raw = y[m, t] - mean[m, t], np.maximum(sd[m, t], _EPS)
-            c = fit_variance_offset(residual, raw) if method == "affine" and m.any() else 0.0
+            chosen = _choose_sd_method(residual, raw) if method == "auto" else method
+            c = fit_variance_offset(residual, raw) if chosen == "affine" and m.any() else 0.0
             z = residual / np.sqrt(raw**2 + c)
             scale.append(float(np.sqrt(np.mean(z**2))) if m.any() else 1.0)
             quantile.append(conformal_quantile(np.abs(z), coverage) if m.any() else math.inf)
             offset.append(c)
         return cls(tuple(scale), tuple(quantile), float(coverage),
-                   tuple(offset) if method == "affine" else ())  # fmt: skip
+                   tuple(offset) if method != "zscale" and any(offset) else ())  # fmt: skip
 
     def apply(self, mean: np.ndarray, sd: np.ndarray) -> dict[str, np.ndarray]:
         """Calibrated ``sd`` and the interval bounds ``lower``, ``upper``."""
@@ -105,6 +119,30 @@ def fit_variance_offset(residual: np.ndarray, sd: np.ndarray) -> float:
     return 0.0 if nll(result.x) >= nll(np.log(scale) - 30) else c
 
 
+def _gaussian_nll(residual: np.ndarray, variance: np.ndarray) -> float:
+    """Summed Gaussian NLL of ``residual`` under ``variance``."""
+    return float(np.sum(0.5 * (np.log(2 * np.pi * variance) + residual**2 / variance)))
+
+
+def _held_out_gaussian_nll(method: str, residual: np.ndarray, sd: np.ndarray) -> float:
+    """Summed NLL of each fold's residuals under the sd calibration fitted on the others."""
+    total = 0.0
+    for fit, held in _folds(len(residual)):
+        c = fit_variance_offset(residual[fit], sd[fit]) if method == "affine" else 0.0
+        a = np.mean(residual[fit] ** 2 / (sd[fit] ** 2 + c))
+        total += _gaussian_nll(residual[held], a * (sd[held] ** 2 + c))
+    return total
+
+
+def _choose_sd_method(residual: np.ndarray, sd: np.ndarray) -> str:
+    """``zscale`` or ``affine``, whichever has the lower cross-validated NLL (zscale on ties
+    and for fewer than 10 items)."""
+    if len(residual) < 10:
+        return "zscale"
+    affine, zscale = (_held_out_gaussian_nll(m, residual, sd) for m in ("affine", "zscale"))
+    return "affine" if affine < zscale else "zscale"
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-7, 1 - 1e-7)
     return np.log(p) - np.log1p(-p)
@@ -129,6 +167,35 @@ def fit_isotonic(y: np.ndarray, prob: np.ndarray) -> dict[str, list[float]]:
     return {"x": prob[order].astype(float).tolist(), "y": fitted.astype(float).tolist()}
 
 
+_PROBABILITY_FITS = {"platt": fit_platt, "isotonic": fit_isotonic}
+
+
+def _bernoulli_nll(y: np.ndarray, prob: np.ndarray) -> float:
+    """Summed NLL of labels ``y`` under probabilities ``prob`` (clipped to 1e-7)."""
+    p = np.clip(prob, 1e-7, 1 - 1e-7)
+    return float(-np.sum(y * np.log(p) + (1 - y) * np.log1p(-p)))
+
+
+def _held_out_bernoulli_nll(method: str, y: np.ndarray, prob: np.ndarray) -> float:
+    """Summed NLL of each fold's labels under the recalibration fitted on the others."""
+    fit_params = _PROBABILITY_FITS.get(method)
+    total = 0.0
+    for fit, held in _folds(len(y)):
+        params = fit_params(y[fit], prob[fit]) if fit_params is not None else {}
+        total += _bernoulli_nll(y[held], _recalibrate(method, params, prob[held]))
+    return total
+
+
+def _choose_probability_method(y: np.ndarray, prob: np.ndarray, mask: np.ndarray) -> str:
+    """Of none, Platt and isotonic, the one whose cross-validated NLL summed over targets
+    (those with 10 labels or more) is lowest; the simpler on ties."""
+    columns = [(y[mask[:, t], t], prob[mask[:, t], t]) for t in range(y.shape[1])]
+    columns = [(yt, pt) for yt, pt in columns if len(yt) >= 10]
+    scores = {method: sum(_held_out_bernoulli_nll(method, yt, pt) for yt, pt in columns)
+              for method in ("none", "platt", "isotonic")}  # fmt: skip
+    return min(scores, key=scores.__getitem__)
+
+
 def _recalibrate(method: str, params: dict[str, Any], prob: np.ndarray) -> np.ndarray:
     if method == "platt":
         return 1 / (1 + np.exp(-(params["a"] * _logit(prob) + params["b"])))
@@ -148,18 +215,21 @@ class ClassificationCalibration:
 
     @classmethod
     def fit(
-        cls, y, prob, mask=None, coverage: float = 0.9, method: str = "isotonic"
+        cls, y, prob, mask=None, coverage: float = 0.9, method: str = "auto"
     ) -> ClassificationCalibration:
-        """Fit on validation labels and mean probabilities ``[n, T]``."""
+        """Fit on validation labels and mean probabilities ``[n, T]``; ``auto`` stores the
+        method it chose."""
         if method not in CLASSIFICATION_METHODS:
             raise ConfigError(
                 f"calibration must be one of {CLASSIFICATION_METHODS}, got {method!r}"
             )
         mask = _columns(mask, np.shape(y))
+        if method == "auto":
+            method = _choose_probability_method(np.asarray(y), np.asarray(prob), mask)
         params, threshold = [], []
         for t in range(np.shape(y)[1]):
             yt, pt = y[mask[:, t], t], prob[mask[:, t], t]
-            fit = {"platt": fit_platt, "isotonic": fit_isotonic}.get(method)
+            fit = _PROBABILITY_FITS.get(method)
             params.append(fit(yt, pt) if fit is not None and len(yt) else {})
             score = np.where(yt == 1, 1 - pt, pt)  # 1 - p(true class), on raw probabilities
             threshold.append(conformal_quantile(score, coverage) if len(yt) else math.inf)

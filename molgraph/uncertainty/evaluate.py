@@ -26,11 +26,11 @@ from molgraph.uncertainty.metrics import classification_metrics, regression_metr
 
 def fit_calibration(
     kind: TaskKind, y: np.ndarray, samples: np.ndarray, coverage: float = 0.9,
-    method: str = "isotonic", variances: np.ndarray | None = None, sd_method: str = "zscale",
+    method: str = "auto", variances: np.ndarray | None = None, sd_method: str = "auto",
 ) -> Calibration:  # fmt: skip
     """The calibration of ``samples`` fitted on validation labels ``y``; ``method`` is the
     recalibration of probabilities (classification), ``sd_method`` that of the sd
-    (regression: ``zscale`` or ``affine``)."""
+    (regression: ``zscale``, ``affine`` or ``auto``)."""
     mean, sd = spread(samples, variances)
     mask = ~np.isnan(y)
     y = np.nan_to_num(y)
@@ -68,10 +68,10 @@ def calibrate_and_evaluate(
     y_test: np.ndarray,
     samples_test: np.ndarray,
     coverage: float = 0.9,
-    method: str = "isotonic",
+    method: str = "auto",
     variances_val: np.ndarray | None = None,
     variances_test: np.ndarray | None = None,
-    sd_method: str = "zscale",
+    sd_method: str = "auto",
 ) -> tuple[Calibration, dict[str, np.ndarray], dict[str, float]]:
     """Calibration fitted on validation, calibrated test outputs, and test metrics."""
     calibration = fit_calibration(kind, y_val, samples_val, coverage, method, variances_val,

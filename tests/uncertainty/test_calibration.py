@@ -138,7 +138,7 @@ def test_affine_sd_calibration_recovers_a_known_variance_offset():
     )
     assert calibration.scale[0] == pytest.approx(2.0, rel=0.03)
     assert calibration.offset[0] == pytest.approx(0.125, rel=0.15)
-    zscaled = RegressionCalibration.fit(y[:, None], mean[:, None], raw[:, None])
+    zscaled = RegressionCalibration.fit(y[:, None], mean[:, None], raw[:, None], method="zscale")
     assert zscaled.offset == ()
     sd = calibration.apply(mean[:, None], raw[:, None])["sd"][:, 0]
     np.testing.assert_allclose(sd, np.sqrt(4 * raw**2 + 0.5), rtol=0.05)
@@ -157,10 +157,49 @@ def test_affine_sd_calibration_falls_back_to_a_constant_for_an_uninformative_sd(
         return float(np.mean(np.log(sd) + 0.5 * (y[held] / sd) ** 2))
 
     affine = RegressionCalibration.fit(y[fit], mean[fit], raw[fit], method="affine")
-    zscale = RegressionCalibration.fit(y[fit], mean[fit], raw[fit])
+    zscale = RegressionCalibration.fit(y[fit], mean[fit], raw[fit], method="zscale")
     assert nll(affine) < nll(zscale) - 0.05
     ones = np.ones_like(y[fit])
     constant = RegressionCalibration.fit(y[fit], mean[fit], ones, method="affine")
     plain = RegressionCalibration.fit(y[fit], mean[fit], ones)
     np.testing.assert_allclose(constant.apply(mean, np.ones_like(y))["sd"],
                                plain.apply(mean, np.ones_like(y))["sd"], rtol=1e-9)  # fmt: skip
+
+
+def test_auto_recalibrates_overconfident_probabilities_but_not_calibrated_ones():
+    """Overconfident (temperature 3) probabilities: auto picks a recalibration that lowers
+    the held-out NLL. Calibrated probabilities of 200 molecules: never the isotonic fit,
+    which would overfit them."""
+    y, prob = _miscalibrated(4000, 9)
+    auto = ClassificationCalibration.fit(y[:2000], prob[:2000])
+    assert auto.method in ("platt", "isotonic")
+    fixed = auto.apply(prob[2000:], np.zeros_like(prob[2000:]))["prob"]
+    assert _bernoulli_nll(y[2000:], fixed) < _bernoulli_nll(y[2000:], prob[2000:]) - 0.05
+    rng = np.random.default_rng(10)
+    for _ in range(5):
+        p = rng.uniform(0.02, 0.98, (200, 1))
+        assert ClassificationCalibration.fit((rng.uniform(size=p.shape) < p) * 1.0, p).method in (
+            "none",
+            "platt",
+        )
+
+
+def test_auto_sd_calibration_chooses_per_target():
+    """Target 0's raw sd tracks its noise (z-scaling, no offset); target 1's is unrelated to
+    it (an affine offset): each target gets the method with the lower held-out NLL."""
+    y0, mean0, raw0 = _regression(3000, 11, factor=0.5)
+    rng = np.random.default_rng(12)
+    y1, raw1 = rng.normal(size=(3000, 1)), rng.uniform(0.05, 2.0, (3000, 1))
+    y, mean, raw = (
+        np.hstack([y0, y1]),
+        np.hstack([mean0, np.zeros_like(y1)]),
+        np.hstack([raw0, raw1]),
+    )
+    auto = RegressionCalibration.fit(y, mean, raw)
+    assert auto.offset[0] == 0.0 and auto.offset[1] > 0.1
+    assert auto.scale[0] == pytest.approx(2.0, rel=0.05)
+
+
+def _bernoulli_nll(y: np.ndarray, prob: np.ndarray) -> float:
+    p = np.clip(prob, 1e-7, 1 - 1e-7)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
