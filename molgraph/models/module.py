@@ -41,7 +41,9 @@ class PropertyModel(L.LightningModule):
     cuda_graphs
         On CUDA, run the training forward and backward of padded batches as captured CUDA
         graphs (one per padded size), so a step costs a few launches instead of hundreds.
-        The data module pads training batches when this is set.
+        The data module pads training batches when this is set. Under CUDA autocast
+        (``trainer.precision=bf16-mixed``) steps run eagerly: torch cannot capture
+        Lightning's autocast, whose cast cache is on.
     recipe
         How to rebuild this model and featurize its inputs; stored in every checkpoint.
     """
@@ -137,7 +139,9 @@ class PropertyModel(L.LightningModule):
         return self.task.loss(output, target, batch.y_mask)
 
     def _training_output(self, batch: GraphBatch) -> Tensor:
-        if not (self.cuda_graphs and batch.x.is_cuda and batch.node_mask is not None):
+        # torch captures no autocast region whose cast cache is on (Lightning's is)
+        capture = self.cuda_graphs and batch.x.is_cuda and batch.node_mask is not None
+        if not capture or torch.is_autocast_enabled("cuda"):
             return self(batch)
         key = (batch.num_nodes, batch.num_edges, batch.num_graphs)
         if key not in self._graphed:
