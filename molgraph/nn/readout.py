@@ -9,8 +9,16 @@ from torch import Tensor, nn
 
 from molgraph.nn.scatter import gather, scatter_max, scatter_mean, scatter_sum, segment_softmax
 
-ReadoutKind = Literal["sum", "mean", "max", "attention", "set2set"]
-_REDUCE = {"sum": scatter_sum, "mean": scatter_mean, "max": scatter_max}
+ReadoutKind = Literal["sum", "norm", "mean", "max", "attention", "set2set"]
+#: ``norm``: the sum over 100, chemprop's default aggregation (size-aware like ``sum``,
+#: at the scale of ``mean`` for drug-sized molecules)
+NORM = 100.0
+_REDUCE = {
+    "sum": scatter_sum,
+    "norm": lambda h, batch, num_graphs: scatter_sum(h, batch, num_graphs) / NORM,
+    "mean": scatter_mean,
+    "max": scatter_max,
+}
 
 
 def readout_width(kind: ReadoutKind, dim: int) -> int:
@@ -66,7 +74,7 @@ class Set2Set(nn.Module):
 class Readout(nn.Module):
     """Permutation-invariant pooling of node states per graph.
 
-    ``sum``, ``mean`` and ``max`` have no parameters; ``attention`` (gated) and
+    ``sum``, ``norm`` (sum / 100), ``mean`` and ``max`` have no parameters; ``attention`` (gated) and
     ``set2set`` need ``dim``. ``out_dim`` is ``dim`` except for Set2Set (``2 * dim``).
 
     Shapes

@@ -197,3 +197,12 @@ def test_single_node_and_edgeless_graphs(
 def test_invalid_depth_is_refused() -> None:
     with pytest.raises(ValueError, match="depth"):
         DMPNNEncoder(10, 4, num_layers=0)
+
+
+def test_default_readout_is_chemprops_sum_over_100(batch_2d: GraphBatch) -> None:
+    encoder = small_encoder(DMPNNEncoder, batch_2d, hidden_dim=HIDDEN)
+    normed = encoder(batch_2d).graph
+    encoder.readout.kind = "sum"
+    summed = encoder(batch_2d).graph
+    assert summed.abs().max() > 1
+    torch.testing.assert_close(normed, summed / 100)

@@ -56,7 +56,7 @@ from molgraph.packed import PackedGraphs, Padding
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 ATOL = 1e-10
-READOUTS = ("sum", "mean", "max", "attention", "set2set")
+READOUTS = ("sum", "norm", "mean", "max", "attention", "set2set")
 NORMS = ("batch", "layer", "none")
 # SMILES, and how many leading atoms the last atom has no path to
 EDGELESS = [(["C"], 0), (["[Na+].[Cl-]"], 1), (["C", "[Xe]", "CCO"], 2)]

@@ -116,7 +116,7 @@ class DMPNNEncoder(GraphEncoder):
         h_v = \mathrm{ReLU}(W_o [x_v \,\|\, m_v])
 
     with :math:`T` = ``num_layers - 1`` updates (see :class:`DMPNNConv`), one :math:`W_m`
-    shared by all of them, and a readout of the atom states (chemprop: mean). An atom
+    shared by all of them, and a readout of the atom states (chemprop: their sum over 100). An atom
     without bonds gets :math:`h_v = \mathrm{ReLU}(W_o [x_v \,\|\, 0])`.
 
     Follows the paper's equations, which differ from chemprop's code in one place:
@@ -137,7 +137,8 @@ class DMPNNEncoder(GraphEncoder):
     dropout
         Dropout after each update and on the atom states.
     readout
-        ``mean`` (chemprop's default), ``sum``, ``max``, ``attention`` or ``set2set``.
+        ``norm`` (the sum over 100, chemprop's default), ``sum``, ``mean``, ``max``,
+        ``attention`` or ``set2set``.
     norm
         ``none`` (chemprop), ``batch`` or ``layer`` on the atom states, before the ReLU.
 
@@ -152,7 +153,7 @@ class DMPNNEncoder(GraphEncoder):
         hidden_dim: int = 300,
         num_layers: int = 3,
         dropout: float = 0.0,
-        readout: ReadoutKind = "mean",
+        readout: ReadoutKind = "norm",
         norm: NormKind = "none",
     ) -> None:
         if num_layers < 1:
