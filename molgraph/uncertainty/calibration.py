@@ -28,6 +28,7 @@ import numpy as np
 from scipy import optimize
 
 from molgraph.errors import ConfigError
+from molgraph.uncertainty.metrics import bernoulli_nll, gaussian_nll
 
 _EPS = 1e-12
 CLASSIFICATION_METHODS = ("auto", "none", "platt", "isotonic")
@@ -119,18 +120,13 @@ def fit_variance_offset(residual: np.ndarray, sd: np.ndarray) -> float:
     return 0.0 if nll(result.x) >= nll(np.log(scale) - 30) else c
 
 
-def _gaussian_nll(residual: np.ndarray, variance: np.ndarray) -> float:
-    """Summed Gaussian NLL of ``residual`` under ``variance``."""
-    return float(np.sum(0.5 * (np.log(2 * np.pi * variance) + residual**2 / variance)))
-
-
 def _held_out_gaussian_nll(method: str, residual: np.ndarray, sd: np.ndarray) -> float:
     """Summed NLL of each fold's residuals under the sd calibration fitted on the others."""
     total = 0.0
     for fit, held in _folds(len(residual)):
         c = fit_variance_offset(residual[fit], sd[fit]) if method == "affine" else 0.0
         a = np.mean(residual[fit] ** 2 / (sd[fit] ** 2 + c))
-        total += _gaussian_nll(residual[held], a * (sd[held] ** 2 + c))
+        total += len(held) * gaussian_nll(residual[held], 0.0, np.sqrt(a * (sd[held] ** 2 + c)))
     return total
 
 
@@ -170,19 +166,13 @@ def fit_isotonic(y: np.ndarray, prob: np.ndarray) -> dict[str, list[float]]:
 _PROBABILITY_FITS = {"platt": fit_platt, "isotonic": fit_isotonic}
 
 
-def _bernoulli_nll(y: np.ndarray, prob: np.ndarray) -> float:
-    """Summed NLL of labels ``y`` under probabilities ``prob`` (clipped to 1e-7)."""
-    p = np.clip(prob, 1e-7, 1 - 1e-7)
-    return float(-np.sum(y * np.log(p) + (1 - y) * np.log1p(-p)))
-
-
 def _held_out_bernoulli_nll(method: str, y: np.ndarray, prob: np.ndarray) -> float:
     """Summed NLL of each fold's labels under the recalibration fitted on the others."""
     fit_params = _PROBABILITY_FITS.get(method)
     total = 0.0
     for fit, held in _folds(len(y)):
         params = fit_params(y[fit], prob[fit]) if fit_params is not None else {}
-        total += _bernoulli_nll(y[held], _recalibrate(method, params, prob[held]))
+        total += len(held) * bernoulli_nll(y[held], _recalibrate(method, params, prob[held]))
     return total
 
 

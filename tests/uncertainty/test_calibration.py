@@ -16,7 +16,11 @@ from molgraph.uncertainty import (
     spread,
 )
 from molgraph.uncertainty.calibration import calibration_from_dict
-from molgraph.uncertainty.metrics import expected_calibration_error, miscalibration_area
+from molgraph.uncertainty.metrics import (
+    bernoulli_nll,
+    expected_calibration_error,
+    miscalibration_area,
+)
 
 
 def _regression(n: int, seed: int, factor: float):
@@ -174,7 +178,7 @@ def test_auto_recalibrates_overconfident_probabilities_but_not_calibrated_ones()
     auto = ClassificationCalibration.fit(y[:2000], prob[:2000])
     assert auto.method in ("platt", "isotonic")
     fixed = auto.apply(prob[2000:], np.zeros_like(prob[2000:]))["prob"]
-    assert _bernoulli_nll(y[2000:], fixed) < _bernoulli_nll(y[2000:], prob[2000:]) - 0.05
+    assert bernoulli_nll(y[2000:], fixed) < bernoulli_nll(y[2000:], prob[2000:]) - 0.05
     rng = np.random.default_rng(10)
     for _ in range(5):
         p = rng.uniform(0.02, 0.98, (200, 1))
@@ -198,8 +202,3 @@ def test_auto_sd_calibration_chooses_per_target():
     auto = RegressionCalibration.fit(y, mean, raw)
     assert auto.offset[0] == 0.0 and auto.offset[1] > 0.1
     assert auto.scale[0] == pytest.approx(2.0, rel=0.05)
-
-
-def _bernoulli_nll(y: np.ndarray, prob: np.ndarray) -> float:
-    p = np.clip(prob, 1e-7, 1 - 1e-7)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
