@@ -203,6 +203,10 @@ def _check(run: TrainingRun) -> None:
         raise ConfigError(f"data: {type(run.data).__name__} is not a data source "
                           "(check_featurizer, load, path, target_columns, task)")  # fmt: skip
     run.data.check_featurizer(run.featurizer)
+    try:  # the task the model will have: a variance head needs regression targets
+        Task(run.data.task, run.data.target_columns, run.variance)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     fusion = run.fused
     if fusion is not None and not isinstance(run.featurizer, ProteinFeaturizer):
         raise ConfigError(

@@ -52,19 +52,19 @@ class _Reported(SystemExit):
     """A single run's error, already printed as one line (Hydra passes SystemExit on)."""
 
 
-def monitored_task(task: object, variance: bool = False) -> Task:
+def monitored_task(task: object) -> Task:
     """The task of ``data.task`` (one kind, a list per target or a mapping), for its
-    monitored metric; with ``variance`` it must allow a variance head (regression)."""
+    monitored metric."""
     if isinstance(task, (DictConfig, ListConfig)):
         task = OmegaConf.to_container(task)
     try:
         if isinstance(task, dict):
-            return Task(tuple(task.values()), tuple(task), variance)
+            return Task(tuple(task.values()), tuple(task))
         if isinstance(task, (list, tuple)):
-            return Task(tuple(task), tuple(str(i) for i in range(len(task))), variance)
+            return Task(tuple(task), tuple(str(i) for i in range(len(task))))
         if task not in _DIRECTIONS:
             raise ValueError(f"data.task must be one of {sorted(_DIRECTIONS)}, got {task!r}")
-        return Task(task, (), variance)  # type: ignore[arg-type]
+        return Task(task, ())  # type: ignore[arg-type]
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -147,7 +147,6 @@ def _task(cfg: DictConfig) -> float | None:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         _check_launch(cfg, multirun)
-        monitored_task(cfg.data.task, bool(cfg.get("variance", False)))  # before any work
         return train_replicates(cfg, run_dir)
     except Exception as error:
         record_failure(run_dir, error)
