@@ -34,13 +34,15 @@ _EPS = 1e-12
 CLASSIFICATION_METHODS = ("auto", "none", "platt", "isotonic")
 REGRESSION_METHODS = ("auto", "zscale", "affine")
 _FOLDS = 5
+#: fewer labelled items than this: ``auto`` does not cross-validate (z-scaling; a target
+#: left out of the choice of probability recalibration)
+_MIN_TO_CHOOSE = 10
 
 
 def _folds(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(fit, held-out) index pairs of a seeded 5-fold split of ``n`` items."""
+    """(fit, held-out) index pairs of a seeded 5-fold split of ``n >= 5`` items."""
     order = np.random.default_rng(0).permutation(n)
-    parts = [part for part in np.array_split(order, min(_FOLDS, n)) if len(part)]
-    return [(np.setdiff1d(order, part), part) for part in parts]
+    return [(np.setdiff1d(order, part), part) for part in np.array_split(order, _FOLDS)]
 
 
 def conformal_quantile(scores: np.ndarray, coverage: float) -> float:
@@ -132,8 +134,8 @@ def _held_out_gaussian_nll(method: str, residual: np.ndarray, sd: np.ndarray) ->
 
 def _choose_sd_method(residual: np.ndarray, sd: np.ndarray) -> str:
     """``zscale`` or ``affine``, whichever has the lower cross-validated NLL (zscale on ties
-    and for fewer than 10 items)."""
-    if len(residual) < 10:
+    and for fewer than ``_MIN_TO_CHOOSE`` items)."""
+    if len(residual) < _MIN_TO_CHOOSE:
         return "zscale"
     affine, zscale = (_held_out_gaussian_nll(m, residual, sd) for m in ("affine", "zscale"))
     return "affine" if affine < zscale else "zscale"
@@ -178,9 +180,9 @@ def _held_out_bernoulli_nll(method: str, y: np.ndarray, prob: np.ndarray) -> flo
 
 def _choose_probability_method(y: np.ndarray, prob: np.ndarray, mask: np.ndarray) -> str:
     """Of none, Platt and isotonic, the one whose cross-validated NLL summed over targets
-    (those with 10 labels or more) is lowest; the simpler on ties."""
+    (those with ``_MIN_TO_CHOOSE`` labels or more) is lowest; the simpler on ties."""
     columns = [(y[mask[:, t], t], prob[mask[:, t], t]) for t in range(y.shape[1])]
-    columns = [(yt, pt) for yt, pt in columns if len(yt) >= 10]
+    columns = [(yt, pt) for yt, pt in columns if len(yt) >= _MIN_TO_CHOOSE]
     scores = {method: sum(_held_out_bernoulli_nll(method, yt, pt) for yt, pt in columns)
               for method in ("none", "platt", "isotonic")}  # fmt: skip
     return min(scores, key=scores.__getitem__)
@@ -215,7 +217,7 @@ class ClassificationCalibration:
             )
         mask = _columns(mask, np.shape(y))
         if method == "auto":
-            method = _choose_probability_method(np.asarray(y), np.asarray(prob), mask)
+            method = _choose_probability_method(y, prob, mask)
         params, threshold = [], []
         for t in range(np.shape(y)[1]):
             yt, pt = y[mask[:, t], t], prob[mask[:, t], t]
